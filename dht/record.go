@@ -13,8 +13,13 @@ type Record struct {
 	Expiration float64
 }
 
-// RegularSubkey is the subkey tag of a regular (non-dictionary) value: msgpack nil.
-var RegularSubkey = []byte{0xc0}
+// Subkey tags with a special meaning on the wire (StoreRequest.subkeys).
+const (
+	// TagRegular (msgpack nil) marks a regular, non-dictionary value.
+	TagRegular = "\xc0"
+	// TagDictionary (empty) marks a whole serialized dictionary value.
+	TagDictionary = ""
+)
 
 // RecordValidator checks, signs and strips records, like hivemind's RecordValidatorBase. A Node signs
 // every record it originates (SignValue), validates every record it stores or receives (Validate),
