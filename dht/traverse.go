@@ -1,0 +1,322 @@
+package dht
+
+import (
+	"container/heap"
+	"context"
+	"slices"
+)
+
+// traverseParams describe one multi-query beam search (hivemind's traverse_dht, spec §10).
+type traverseParams struct {
+	// queries are the IDs to search for; duplicates are ignored.
+	queries []ID
+	// initial seeds every query's candidate heap.
+	initial []ID
+	// beamSize is the number of nearest nodes kept per query (and the result length). ≥ 1.
+	beamSize int
+	// numWorkers is the number of concurrent getNeighbors calls. ≥ 1.
+	numWorkers int
+	// queriesPerCall caps the queries packed into one getNeighbors call. ≥ 1.
+	queriesPerCall int
+	// skip holds nodes that count as visited for every query from the start (the node itself):
+	// they are never called nor returned among the nearest.
+	skip []ID
+	// getNeighbors asks peer for the neighbours of each query. It runs on its own goroutine,
+	// possibly concurrently with other calls, and must return when ctx is done. A query missing
+	// from the answer counts as "no neighbours, do not stop".
+	getNeighbors func(ctx context.Context, peer ID, queries []ID) map[ID]neighborReply
+	// found, when set, is called exactly once for every query that finishes, the moment it does,
+	// with its nearest nodes (nearest first, at most beamSize) and the nodes it visited (a set the
+	// callee may keep). It runs on the traversal goroutine: it must not block (start a goroutine
+	// for slow work) and must not call back into the traversal.
+	found func(query ID, nearest []ID, visited map[ID]struct{})
+}
+
+// neighborReply is one query's part of a getNeighbors answer.
+type neighborReply struct {
+	// neighbors are the nodes the peer knows near the query.
+	neighbors []ID
+	// stop ends the search for this query (hivemind's should_stop: a GET found its value).
+	stop bool
+}
+
+// traverseResult is the outcome of a traversal for one query.
+type traverseResult struct {
+	// nearest are the beamSize nearest nodes found, nearest first.
+	nearest []ID
+	// visited are the nodes asked about this query (plus the skipped ones).
+	visited map[ID]struct{}
+}
+
+// traverse runs the beam search and returns the result of every query. It returns only after
+// every getNeighbors call it started has returned, so it leaves no goroutine behind; once all
+// queries are finished, answers still in flight are awaited but ignored.
+//
+// On cancellation of ctx it cancels the calls in flight, waits for them and returns ctx.Err();
+// queries that had not finished then get no found callback.
+func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, error) {
+	t := newTraversal(p)
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type answer struct {
+		queries []ID
+		reply   map[ID]neighborReply
+	}
+	answers := make(chan answer, p.numWorkers)
+	inflight := 0
+	for {
+		for t.unfinished > 0 && inflight < p.numWorkers {
+			peer, batch, wait := t.next(inflight > 0)
+			if wait {
+				break
+			}
+			if batch == nil {
+				continue
+			}
+			inflight++
+			go func() {
+				answers <- answer{queries: batch, reply: p.getNeighbors(callCtx, peer, batch)}
+			}()
+		}
+		if inflight == 0 {
+			break // every query finished: next finishes them all when nothing is left to do
+		}
+		select {
+		case a := <-answers:
+			inflight--
+			if t.unfinished > 0 {
+				t.apply(a.queries, a.reply)
+			}
+		case <-ctx.Done():
+			cancel()
+			for ; inflight > 0; inflight-- {
+				<-answers
+			}
+			return nil, ctx.Err()
+		}
+	}
+	out := make(map[ID]traverseResult, len(t.order))
+	for _, q := range t.order {
+		st := t.states[q]
+		out[q] = traverseResult{nearest: st.sortedNearest(), visited: st.visited}
+	}
+	return out, nil
+}
+
+// traversal is the pure state of a traverse: no goroutines, no locks, no I/O.
+type traversal struct {
+	p          traverseParams
+	order      []ID // distinct queries in the caller's order (ties in priority go to the first)
+	states     map[ID]*queryState
+	unfinished int
+}
+
+type queryState struct {
+	query      ID
+	candidates distHeap // unvisited nodes, nearest on top
+	nearest    distHeap // at most beamSize nodes, farthest on top
+	known      map[ID]struct{}
+	visited    map[ID]struct{}
+	active     int
+	finished   bool
+}
+
+func newTraversal(p traverseParams) *traversal {
+	t := &traversal{p: p, states: make(map[ID]*queryState, len(p.queries))}
+	for _, q := range p.queries {
+		if _, dup := t.states[q]; dup {
+			continue
+		}
+		st := &queryState{
+			query:      q,
+			candidates: distHeap{},
+			nearest:    distHeap{farthestFirst: true},
+			known:      make(map[ID]struct{}, len(p.initial)+len(p.skip)),
+			visited:    make(map[ID]struct{}, len(p.skip)),
+		}
+		for _, s := range p.skip {
+			st.visited[s] = struct{}{}
+			st.known[s] = struct{}{}
+		}
+		for _, n := range p.initial {
+			if _, seen := st.known[n]; seen {
+				continue
+			}
+			st.known[n] = struct{}{}
+			e := distEntry{dist: n.Xor(q), node: n}
+			st.candidates.items = append(st.candidates.items, e)
+			st.nearest.items = append(st.nearest.items, e)
+		}
+		heap.Init(&st.candidates)
+		heap.Init(&st.nearest)
+		for st.nearest.Len() > p.beamSize {
+			heap.Pop(&st.nearest)
+		}
+		t.states[q] = st
+		t.order = append(t.order, q)
+	}
+	t.unfinished = len(t.order)
+	return t
+}
+
+// upperBound returns the distance of the farthest of the beamSize nearest, or ok=false (+inf)
+// while fewer are known.
+func (t *traversal) upperBound(st *queryState) (ID, bool) {
+	if st.nearest.Len() >= t.p.beamSize {
+		return st.nearest.items[0].dist, true
+	}
+	return ID{}, false
+}
+
+func (t *traversal) hasCandidates(st *queryState) bool {
+	if st.candidates.Len() == 0 {
+		return false
+	}
+	ub, bounded := t.upperBound(st)
+	return !bounded || st.candidates.items[0].dist.Cmp(ub) <= 0
+}
+
+// next performs steps 1-5 of a worker: choose a query, pop its nearest candidate and build the
+// batch. It returns wait=true when nothing can be explored until a call in flight answers, and a
+// nil batch when the popped candidate was discarded (the caller simply retries). When nothing is
+// left anywhere and nothing is in flight it finishes every query.
+func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
+	var chosen *queryState
+	for _, q := range t.order {
+		st := t.states[q]
+		if st.finished || !t.hasCandidates(st) {
+			continue
+		}
+		if chosen == nil || st.active < chosen.active ||
+			(st.active == chosen.active && st.candidates.items[0].dist.Less(chosen.candidates.items[0].dist)) {
+			chosen = st
+		}
+	}
+	if chosen == nil {
+		if anyActive {
+			return ID{}, nil, true
+		}
+		for _, q := range t.order {
+			if st := t.states[q]; !st.finished {
+				t.finish(st)
+			}
+		}
+		return ID{}, nil, false
+	}
+
+	e := heap.Pop(&chosen.candidates).(distEntry)
+	ub, bounded := t.upperBound(chosen)
+	beyond := bounded && e.dist.Cmp(ub) > 0
+	if _, seen := chosen.visited[e.node]; seen || beyond {
+		if beyond && chosen.active == 0 {
+			t.finish(chosen)
+		}
+		return ID{}, nil, false
+	}
+
+	batch = []ID{chosen.query}
+	if t.p.queriesPerCall > 1 {
+		var others []ID
+		for _, q := range t.order {
+			st := t.states[q]
+			if st == chosen || st.finished {
+				continue
+			}
+			if _, seen := st.visited[e.node]; !seen {
+				others = append(others, q)
+			}
+		}
+		slices.SortFunc(others, func(a, b ID) int { return a.Xor(e.node).Cmp(b.Xor(e.node)) })
+		batch = append(batch, others[:min(len(others), t.p.queriesPerCall-1)]...)
+	}
+	for _, q := range batch {
+		st := t.states[q]
+		st.active++
+		st.visited[e.node] = struct{}{}
+	}
+	return e.node, batch, false
+}
+
+// apply performs steps 7-8: merge one call's answer into the heaps.
+func (t *traversal) apply(batch []ID, reply map[ID]neighborReply) {
+	for _, q := range batch {
+		st := t.states[q]
+		r := reply[q]
+		if r.stop && !st.finished {
+			t.finish(st)
+		}
+		if st.finished {
+			continue
+		}
+		for _, n := range r.neighbors {
+			if _, seen := st.known[n]; seen {
+				continue
+			}
+			st.known[n] = struct{}{}
+			e := distEntry{dist: n.Xor(q), node: n}
+			ub, bounded := t.upperBound(st)
+			if !bounded || e.dist.Cmp(ub) <= 0 || st.nearest.Len() < t.p.beamSize {
+				heap.Push(&st.candidates, e)
+				heap.Push(&st.nearest, e)
+				if st.nearest.Len() > t.p.beamSize {
+					heap.Pop(&st.nearest)
+				}
+			}
+		}
+	}
+	for _, q := range batch {
+		t.states[q].active--
+	}
+}
+
+func (t *traversal) finish(st *queryState) {
+	st.finished = true
+	t.unfinished--
+	if t.p.found != nil {
+		visited := make(map[ID]struct{}, len(st.visited))
+		for n := range st.visited {
+			visited[n] = struct{}{}
+		}
+		t.p.found(st.query, st.sortedNearest(), visited)
+	}
+}
+
+// sortedNearest returns the query's nearest nodes, nearest first.
+func (st *queryState) sortedNearest() []ID {
+	entries := slices.Clone(st.nearest.items)
+	slices.SortFunc(entries, func(a, b distEntry) int { return a.dist.Cmp(b.dist) })
+	out := make([]ID, len(entries))
+	for i, e := range entries {
+		out[i] = e.node
+	}
+	return out
+}
+
+// distEntry is a node and its XOR distance to a query. For one query, equal distances mean equal
+// nodes, so the order is total.
+type distEntry struct {
+	dist ID
+	node ID
+}
+
+// distHeap is a heap of distEntry: nearest on top, or farthest on top when farthestFirst is set.
+type distHeap struct {
+	items         []distEntry
+	farthestFirst bool
+}
+
+func (h *distHeap) Len() int { return len(h.items) }
+func (h *distHeap) Less(i, j int) bool {
+	if h.farthestFirst {
+		return h.items[j].dist.Less(h.items[i].dist)
+	}
+	return h.items[i].dist.Less(h.items[j].dist)
+}
+func (h *distHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *distHeap) Push(x any)    { h.items = append(h.items, x.(distEntry)) }
+func (h *distHeap) Pop() any {
+	last := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return last
+}

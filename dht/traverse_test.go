@@ -1,0 +1,262 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+)
+
+// kademliaGraph is a small network for traversal tests: every node knows up to k nodes per
+// common-prefix length with itself, like a routing table of full buckets.
+type kademliaGraph struct {
+	nodes []ID
+	known map[ID][]ID
+	k     int
+}
+
+func randID(rng *rand.Rand) ID {
+	var id ID
+	for i := range id {
+		id[i] = byte(rng.UintN(256))
+	}
+	return id
+}
+
+func newKademliaGraph(rng *rand.Rand, n, k int) *kademliaGraph {
+	g := &kademliaGraph{known: make(map[ID][]ID, n), k: k}
+	for range n {
+		g.nodes = append(g.nodes, randID(rng))
+	}
+	for _, a := range g.nodes {
+		perPrefix := map[int]int{}
+		for _, i := range rng.Perm(n) {
+			b := g.nodes[i]
+			if b == a {
+				continue
+			}
+			cpl := CommonPrefixLen(a, b)
+			if perPrefix[cpl] < k {
+				perPrefix[cpl]++
+				g.known[a] = append(g.known[a], b)
+			}
+		}
+	}
+	return g
+}
+
+// nearestOf returns the k nodes of set nearest to q (brute force).
+func nearestOf(set []ID, q ID, k int) []ID {
+	s := slices.Clone(set)
+	slices.SortFunc(s, func(a, b ID) int { return a.Xor(q).Cmp(b.Xor(q)) })
+	return s[:min(k, len(s))]
+}
+
+func (g *kademliaGraph) getNeighbors(_ context.Context, peer ID, queries []ID) map[ID]neighborReply {
+	out := make(map[ID]neighborReply, len(queries))
+	for _, q := range queries {
+		out[q] = neighborReply{neighbors: nearestOf(g.known[peer], q, g.k)}
+	}
+	return out
+}
+
+func jaccard(a, b []ID) float64 {
+	set := map[ID]int{}
+	for _, x := range a {
+		set[x] |= 1
+	}
+	for _, x := range b {
+		set[x] |= 2
+	}
+	both := 0
+	for _, v := range set {
+		if v == 3 {
+			both++
+		}
+	}
+	return float64(both) / float64(len(set))
+}
+
+// TestTraverseOracle checks the beam search against exhaustive search on small random networks,
+// with hivemind's accuracy bars of test_dht_node (top-1 ≥ 0.8, Jaccard ≥ 0.9).
+func TestTraverseOracle(t *testing.T) {
+	tests := []struct {
+		name                         string
+		nodes, k, beam, workers, qpc int
+		queries                      int
+	}{
+		{name: "one query one worker", nodes: 200, k: 5, beam: 10, workers: 1, qpc: 1, queries: 1},
+		{name: "many queries batched", nodes: 300, k: 5, beam: 10, workers: 4, qpc: 4, queries: 16},
+		{name: "wide beam", nodes: 500, k: 8, beam: 20, workers: 8, qpc: 2, queries: 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(tc.nodes)))
+			g := newKademliaGraph(rng, tc.nodes, tc.k)
+			var top1, jac float64
+			var total int
+			for round := range 10 {
+				var queries []ID
+				for range tc.queries {
+					queries = append(queries, randID(rng))
+				}
+				start := g.nodes[rng.IntN(len(g.nodes))]
+				var mu sync.Mutex
+				calls := map[ID]int{}
+				res, err := traverse(t.Context(), traverseParams{
+					queries:        queries,
+					initial:        g.known[start],
+					beamSize:       tc.beam,
+					numWorkers:     tc.workers,
+					queriesPerCall: tc.qpc,
+					skip:           []ID{start},
+					getNeighbors:   g.getNeighbors,
+					found: func(q ID, nearest []ID, _ map[ID]struct{}) {
+						mu.Lock()
+						calls[q]++
+						mu.Unlock()
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				others := slices.DeleteFunc(slices.Clone(g.nodes), func(n ID) bool { return n == start })
+				for _, q := range queries {
+					if calls[q] != 1 {
+						t.Fatalf("round %d: found called %d times for a query", round, calls[q])
+					}
+					got := res[q].nearest
+					if !slices.IsSortedFunc(got, func(a, b ID) int { return a.Xor(q).Cmp(b.Xor(q)) }) {
+						t.Fatalf("round %d: nearest not sorted by distance", round)
+					}
+					if slices.Contains(got, start) {
+						t.Fatalf("round %d: the skipped node is among the nearest", round)
+					}
+					want := nearestOf(others, q, tc.k)
+					got = got[:min(tc.k, len(got))]
+					if len(got) > 0 && got[0] == want[0] {
+						top1++
+					}
+					jac += jaccard(got, want)
+					total++
+				}
+			}
+			top1 /= float64(total)
+			jac /= float64(total)
+			t.Logf("top-1 accuracy %.3f, Jaccard %.3f over %d queries", top1, jac, total)
+			if top1 < 0.8 || jac < 0.9 {
+				t.Errorf("accuracy too low: top-1 %.3f (want ≥ 0.8), Jaccard %.3f (want ≥ 0.9)", top1, jac)
+			}
+		})
+	}
+}
+
+func TestTraverseEdgeCases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	g := newKademliaGraph(rng, 50, 4)
+	tests := []struct {
+		name    string
+		queries []ID
+		initial []ID
+	}{
+		{name: "no queries", queries: nil, initial: g.nodes[:3]},
+		{name: "no initial nodes", queries: []ID{randID(rng), randID(rng)}, initial: nil},
+		{name: "duplicate queries", queries: []ID{g.nodes[5], g.nodes[5]}, initial: g.nodes[:2]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			found := map[ID]int{}
+			res, err := traverse(t.Context(), traverseParams{
+				queries: tc.queries, initial: tc.initial, beamSize: 4, numWorkers: 2, queriesPerCall: 2,
+				getNeighbors: g.getNeighbors,
+				found:        func(q ID, _ []ID, _ map[ID]struct{}) { found[q]++ },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range tc.queries {
+				if found[q] != 1 {
+					t.Errorf("found called %d times", found[q])
+				}
+				if _, ok := res[q]; !ok {
+					t.Errorf("no result for a query")
+				}
+			}
+		})
+	}
+}
+
+// TestTraverseStop: a query whose getNeighbors says stop finishes at once and is never asked again.
+func TestTraverseStop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	g := newKademliaGraph(rng, 100, 5)
+	stopQ, otherQ := randID(rng), randID(rng)
+	var mu sync.Mutex
+	askedAfterStop := 0
+	stopped := false
+	_, err := traverse(t.Context(), traverseParams{
+		queries: []ID{stopQ, otherQ}, initial: g.nodes[:5], beamSize: 10, numWorkers: 1, queriesPerCall: 2,
+		getNeighbors: func(ctx context.Context, peer ID, queries []ID) map[ID]neighborReply {
+			out := g.getNeighbors(ctx, peer, queries)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, q := range queries {
+				if q == stopQ {
+					if stopped {
+						askedAfterStop++
+					}
+					r := out[q]
+					r.stop = true
+					out[q] = r
+					stopped = true
+				}
+			}
+			return out
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if askedAfterStop != 0 {
+		t.Errorf("stopped query asked %d more times", askedAfterStop)
+	}
+}
+
+// TestTraverseCancel: cancelling the context cancels the calls in flight and returns promptly,
+// leaving no goroutine behind (synctest fails on a leak).
+func TestTraverseCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 5))
+		g := newKademliaGraph(rng, 50, 4)
+		ctx, cancel := context.WithCancel(t.Context())
+		started := make(chan struct{}, 16)
+		var found int
+		done := make(chan error)
+		go func() {
+			_, err := traverse(ctx, traverseParams{
+				queries: []ID{randID(rng)}, initial: g.nodes[:8], beamSize: 8, numWorkers: 4, queriesPerCall: 1,
+				getNeighbors: func(ctx context.Context, peer ID, queries []ID) map[ID]neighborReply {
+					started <- struct{}{}
+					<-ctx.Done()
+					return nil
+				},
+				found: func(ID, []ID, map[ID]struct{}) { found++ },
+			})
+			done <- err
+		}()
+		synctest.Wait()
+		if len(started) != 4 {
+			t.Fatalf("%d calls in flight, want 4 (numWorkers)", len(started))
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("traverse returned %v, want context.Canceled", err)
+		}
+		if found != 0 {
+			t.Errorf("found called %d times for a cancelled search", found)
+		}
+	})
+}
