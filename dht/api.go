@@ -22,10 +22,14 @@ func RawKey(b []byte) Key { return Key{Data: append([]byte(nil), b...), Raw: tru
 
 // KeyOf builds a key from a Go value: []byte gives a raw key (as in hivemind, bytes are hashed as they
 // are), anything else is msgpack-encoded (a string "foo" hashes a3666f6f). A value that cannot be
-// encoded is an error wrapping ErrInvalidKey.
+// encoded is an error wrapping ErrInvalidKey, and so is nil: hivemind's DHTID.generate(None) draws a
+// random ID, so None is no key (use RandomID for a random ID).
 func KeyOf(v any) (Key, error) {
-	if b, ok := v.([]byte); ok {
-		return RawKey(b), nil
+	switch x := v.(type) {
+	case nil:
+		return Key{}, fmt.Errorf("%w: nil (hivemind gives None a random ID)", ErrInvalidKey)
+	case []byte:
+		return RawKey(x), nil
 	}
 	data, err := msgpack.Marshal(v)
 	if err != nil {
