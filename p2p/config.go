@@ -1,0 +1,190 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// DHTMode is the mode of the libp2p Kademlia DHT (/ipfs/kad/1.0.0) that the host runs for peer routing,
+// as hivemind's dht_mode. The zero value means DHTModeServer.
+type DHTMode string
+
+// The DHT modes.
+const (
+	// DHTModeServer answers kad queries, so other peers can resolve this host's addresses (hivemind's default).
+	DHTModeServer DHTMode = "server"
+	// DHTModeClient only queries.
+	DHTModeClient DHTMode = "client"
+	// DHTModeAuto switches between client and server as reachability is detected.
+	DHTModeAuto DHTMode = "auto"
+)
+
+// Reachability forces the host's view of its own reachability (hivemind's force_reachability). The zero
+// value lets libp2p detect it.
+type Reachability string
+
+// The forced reachabilities.
+const (
+	ReachabilityPublic  Reachability = "public"
+	ReachabilityPrivate Reachability = "private"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	DefaultListenAddr        = "/ip4/127.0.0.1/tcp/0"
+	DefaultUserAgent         = "hivemind-go"
+	DefaultMaxMessageSize    = 4 << 20 // hivemind's persistent_conn_max_msg_size
+	DefaultStreamIdleTimeout = 5 * time.Minute
+	DefaultBootstrapTimeout  = 30 * time.Second
+)
+
+// Config configures a Host. The zero value is a loopback-only host with a fresh Ed25519 identity, like
+// hivemind's P2P.create(). Config is passed by value and never modified; zero fields mean their default.
+type Config struct {
+	// IdentityPath is the identity file (a libp2p crypto.pb.PrivateKey, as hivemind and p2p-keygen write
+	// it). A missing file is created with a new RSA-2048 key (hivemind's generate_identity); its directory
+	// must exist. Empty: a fresh Ed25519 key, unless PrivateKey is set.
+	IdentityPath string
+	// PrivateKey is an identity given directly; it excludes IdentityPath.
+	PrivateKey crypto.PrivKey
+	// ListenAddrs are the multiaddrs to listen on (default DefaultListenAddr). TCP is always enabled;
+	// QUIC only when one of them is a /quic-v1 address.
+	ListenAddrs []string
+	// AnnounceAddrs, when set, replace the addresses the host announces (identify, kad). Ports must be
+	// explicit (no port 0), as in hivemind.
+	AnnounceAddrs []string
+	// InitialPeers are full multiaddrs ending in /p2p/<peer id> (e.g. /ip4/…/tcp/…/p2p/Qm…). New connects to
+	// all of them concurrently and fails only when none can be reached.
+	InitialPeers []string
+	// BootstrapTimeout bounds connecting to the initial peers (default DefaultBootstrapTimeout).
+	BootstrapTimeout time.Duration
+	// UserAgent is announced through identify (default DefaultUserAgent).
+	UserAgent string
+	// DHTMode of the kad DHT used for peer routing (default DHTModeServer).
+	DHTMode DHTMode
+	// Reachability forces public or private reachability; empty lets libp2p detect it.
+	Reachability Reachability
+	// MaxMessageSize caps every frame read or written by the servicer machinery, checked before any
+	// allocation (default DefaultMaxMessageSize, 4 MiB, as hivemind).
+	MaxMessageSize int
+	// StreamIdleTimeout is how long a handler waits for the next frame (or for a frame to be sent) before
+	// resetting the stream, so a peer that stalls mid-frame cannot pin a goroutine (default
+	// DefaultStreamIdleTimeout). It does not limit how long a handler may run.
+	StreamIdleTimeout time.Duration
+	// Limits size the resource and connection managers; zero fields take defaults.
+	Limits Limits
+	// Logger receives the host's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Validate checks every field and returns one error per invalid field, joined, each wrapping
+// ErrInvalidConfig and naming the field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
+	}
+	if c.IdentityPath != "" && c.PrivateKey != nil {
+		bad("IdentityPath", "set together with PrivateKey; use one of them")
+	}
+	for i, s := range c.ListenAddrs {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			bad(fmt.Sprintf("ListenAddrs[%d]", i), "%q: %v", s, err)
+		}
+	}
+	for i, s := range c.AnnounceAddrs {
+		if err := checkAnnounceAddr(s); err != nil {
+			bad(fmt.Sprintf("AnnounceAddrs[%d]", i), "%q: %v", s, err)
+		}
+	}
+	for i, s := range c.InitialPeers {
+		if _, err := parseInitialPeer(s); err != nil {
+			bad(fmt.Sprintf("InitialPeers[%d]", i), "%q: %v", s, err)
+		}
+	}
+	if c.BootstrapTimeout < 0 {
+		bad("BootstrapTimeout", "negative (%v)", c.BootstrapTimeout)
+	}
+	switch c.DHTMode {
+	case "", DHTModeServer, DHTModeClient, DHTModeAuto:
+	default:
+		bad("DHTMode", "%q is not server, client or auto", c.DHTMode)
+	}
+	switch c.Reachability {
+	case "", ReachabilityPublic, ReachabilityPrivate:
+	default:
+		bad("Reachability", "%q is not public or private", c.Reachability)
+	}
+	if c.MaxMessageSize < 0 {
+		bad("MaxMessageSize", "negative (%d)", c.MaxMessageSize)
+	}
+	if c.StreamIdleTimeout < 0 {
+		bad("StreamIdleTimeout", "negative (%v)", c.StreamIdleTimeout)
+	}
+	errs = append(errs, c.Limits.validate(bad)...)
+	return errors.Join(errs...)
+}
+
+// withDefaults returns a copy with every zero field set to its default. The caller's Config is untouched.
+func (c Config) withDefaults() Config {
+	if len(c.ListenAddrs) == 0 {
+		c.ListenAddrs = []string{DefaultListenAddr}
+	}
+	if c.BootstrapTimeout == 0 {
+		c.BootstrapTimeout = DefaultBootstrapTimeout
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	if c.DHTMode == "" {
+		c.DHTMode = DHTModeServer
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = DefaultStreamIdleTimeout
+	}
+	c.Limits = c.Limits.withDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// checkAnnounceAddr rejects unparsable addresses and port 0 (hivemind: "Please specify an explicit port
+// in announce_maddrs").
+func checkAnnounceAddr(s string) error {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return err
+	}
+	for _, code := range []int{ma.P_TCP, ma.P_UDP} {
+		if v, err := m.ValueForProtocol(code); err == nil && v == "0" {
+			return errors.New("port 0 is not supported: give an explicit port")
+		}
+	}
+	return nil
+}
+
+// parseInitialPeer parses a full multiaddr ending in /p2p/<peer id>.
+func parseInitialPeer(s string) (*peer.AddrInfo, error) {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return nil, err
+	}
+	info, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil {
+		return nil, fmt.Errorf("want a multiaddr ending in /p2p/<peer id>: %w", err)
+	}
+	if len(info.Addrs) == 0 {
+		return nil, errors.New("no transport address before /p2p/<peer id>")
+	}
+	return info, nil
+}

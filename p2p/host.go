@@ -1,0 +1,349 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/libp2p/go-libp2p"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// initialPeerTag protects connections to the initial peers from the connection manager's trimming.
+const initialPeerTag = "hivemind-initial-peer"
+
+// Host is a libp2p host speaking hivemind's wire protocol: it serves handlers registered under hivemind
+// handle names and calls them on other peers (Go or Python hivemind/p2pd alike). It runs a Kademlia DHT
+// (/ipfs/kad/1.0.0) for peer routing only, so a call to a peer known by its ID alone resolves its
+// addresses, as p2pd's routed host does.
+//
+// All methods are safe for concurrent use. Close releases everything New acquired.
+type Host struct {
+	cfg Config // defaults applied
+	log *slog.Logger
+	lh  host.Host
+	kad *kaddht.IpfsDHT // nil when wrapping a host that has no DHT (mocknet tests)
+
+	// ctx is the host's lifetime: every handler's context derives from it and Close cancels it. It is
+	// stored because handlers outlive the calls that registered them.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	handlers map[string]struct{} // registered handle names
+	inflight sync.WaitGroup      // streams being served
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds and starts a host from cfg: identity, listeners, transports (TCP always, QUIC when a quic-v1
+// listen address is given, relay), Noise and TLS, yamux, the resource and connection managers, and the
+// kad DHT as routing; then it connects to cfg.InitialPeers concurrently. It fails when cfg is invalid,
+// when the identity is unusable, or when initial peers are given and none of them can be reached
+// (ErrBootstrap, naming each peer and why); partial failures are logged. ctx bounds the bootstrap only.
+func New(ctx context.Context, cfg Config) (_ *Host, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Limits.MaxMemoryPerPeer < int64(cfg.MaxMessageSize) {
+		return nil, fmt.Errorf("%w: Limits.MaxMemoryPerPeer (%d) cannot hold one MaxMessageSize frame (%d)",
+			ErrInvalidConfig, cfg.Limits.MaxMemoryPerPeer, cfg.MaxMessageSize)
+	}
+	key, err := loadKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rm, err := newResourceManager(cfg.Limits, cfg.MaxMessageSize)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := newConnManager(cfg.Limits)
+	if err != nil {
+		return nil, errors.Join(err, rm.Close())
+	}
+	var kad *kaddht.IpfsDHT
+	opts, err := hostOptions(cfg, key, &kad)
+	if err != nil {
+		return nil, errors.Join(err, rm.Close(), cm.Close())
+	}
+	opts = append(opts, libp2p.ResourceManager(rm), libp2p.ConnectionManager(cm))
+	lh, err := libp2p.New(opts...)
+	if err != nil {
+		err = fmt.Errorf("p2p: start libp2p host: %w", err)
+		if kad != nil {
+			err = errors.Join(err, kad.Close())
+		}
+		return nil, errors.Join(err, rm.Close(), cm.Close())
+	}
+	h := wrapHost(lh, kad, cfg)
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, h.Close())
+		}
+	}()
+	if err := h.connectInitialPeers(ctx, cfg.InitialPeers); err != nil {
+		return nil, err
+	}
+	h.log.Info("p2p host started", "peer_id", h.ID().String(), "addrs", multiaddrStrings(h.VisibleMaddrs()))
+	return h, nil
+}
+
+// wrapHost makes a Host around an existing libp2p host (New's own, or a mocknet host in tests).
+func wrapHost(lh host.Host, kad *kaddht.IpfsDHT, cfg Config) *Host {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Host{
+		cfg:      cfg,
+		log:      cfg.Logger.With("peer_id", lh.ID().String()),
+		lh:       lh,
+		kad:      kad,
+		ctx:      ctx,
+		cancel:   cancel,
+		handlers: make(map[string]struct{}),
+	}
+}
+
+func loadKey(cfg Config) (crypto.PrivKey, error) {
+	switch {
+	case cfg.PrivateKey != nil:
+		return cfg.PrivateKey, nil
+	case cfg.IdentityPath != "":
+		key, created, err := LoadOrCreateIdentity(cfg.IdentityPath)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			cfg.Logger.Info("created a new identity file", "path", cfg.IdentityPath)
+		}
+		return key, nil
+	default:
+		key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("%w: generate ed25519 key: %w", ErrIdentity, err)
+		}
+		return key, nil
+	}
+}
+
+// hostOptions translates cfg into libp2p options. The kad DHT is built by libp2p's Routing hook and
+// stored in *kad so New can close it.
+func hostOptions(cfg Config, key crypto.PrivKey, kad **kaddht.IpfsDHT) ([]libp2p.Option, error) {
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.UserAgent(cfg.UserAgent),
+		libp2p.Transport(tcp.NewTCPTransport),
+		// Noise first, as p2pd proposes it; a peer started with tls=False speaks only Noise.
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.EnableRelay(),
+		// No Prometheus registration: it is process-global, and a process may run many hosts.
+		libp2p.DisableMetrics(),
+	}
+	if wantsQUIC(cfg.ListenAddrs) {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
+	}
+	if len(cfg.AnnounceAddrs) > 0 {
+		announce := make([]ma.Multiaddr, len(cfg.AnnounceAddrs))
+		for i, s := range cfg.AnnounceAddrs {
+			m, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("%w: AnnounceAddrs[%d]: %w", ErrInvalidConfig, i, err)
+			}
+			announce[i] = m
+		}
+		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
+	}
+	switch cfg.Reachability {
+	case ReachabilityPublic:
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case ReachabilityPrivate:
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	}
+	mode := map[DHTMode]kaddht.ModeOpt{
+		DHTModeServer: kaddht.ModeServer, DHTModeClient: kaddht.ModeClient, DHTModeAuto: kaddht.ModeAuto,
+	}[cfg.DHTMode]
+	opts = append(opts, libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
+		// Default /ipfs prefix, no bootstrap peers (never joins the public IPFS DHT on its own), no
+		// routing-table or address filters: as p2pd runs it.
+		d, err := kaddht.New(h, kaddht.Mode(mode))
+		if err != nil {
+			return nil, fmt.Errorf("p2p: kad dht: %w", err)
+		}
+		*kad = d
+		return d, nil
+	}))
+	return opts, nil
+}
+
+func wantsQUIC(listen []string) bool {
+	for _, s := range listen {
+		if strings.Contains(s, "/quic-v1") {
+			return true
+		}
+	}
+	return false
+}
+
+// connectInitialPeers connects to every initial peer concurrently within cfg.BootstrapTimeout. Their
+// addresses are kept permanently in the peerstore and their connections protected from trimming. It
+// fails only when peers are given and none is reached; then the kad DHT is bootstrapped.
+func (h *Host) connectInitialPeers(ctx context.Context, addrs []string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	var maddrs []ma.Multiaddr
+	for _, s := range addrs { // validated by Config.Validate
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("%w: InitialPeers: %q: %w", ErrInvalidConfig, s, err)
+		}
+		maddrs = append(maddrs, m)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(maddrs...)
+	if err != nil {
+		return fmt.Errorf("%w: InitialPeers: %w", ErrInvalidConfig, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.BootstrapTimeout)
+	defer cancel()
+	errs := make([]error, len(infos))
+	var wg sync.WaitGroup
+	for i, info := range infos {
+		wg.Go(func() {
+			if info.ID == h.ID() {
+				errs[i] = errors.New("is this host itself")
+				return
+			}
+			h.lh.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
+			if err := h.lh.Connect(ctx, info); err != nil {
+				errs[i] = err
+				return
+			}
+			h.Protect(info.ID, initialPeerTag)
+		})
+	}
+	wg.Wait()
+	var failures []error
+	for i, err := range errs {
+		if err != nil {
+			failures = append(failures, fmt.Errorf("initial peer %s: %w", infos[i].ID, err))
+			h.log.Warn("cannot reach initial peer", "peer", infos[i].ID.String(), "addrs", multiaddrStrings(infos[i].Addrs), "err", err)
+		}
+	}
+	if len(failures) == len(infos) {
+		return fmt.Errorf("%w: %w", ErrBootstrap, errors.Join(failures...))
+	}
+	if h.kad != nil {
+		if err := h.kad.Bootstrap(h.ctx); err != nil {
+			h.log.Warn("kad dht bootstrap failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// ID returns the host's peer ID.
+func (h *Host) ID() PeerID { return h.lh.ID() }
+
+// Addrs returns the addresses the host announces (its listen addresses, or Config.AnnounceAddrs).
+func (h *Host) Addrs() []ma.Multiaddr { return h.lh.Addrs() }
+
+// VisibleMaddrs returns the announced addresses with /p2p/<peer id> appended: what other peers pass as
+// initial peers (hivemind's get_visible_maddrs).
+func (h *Host) VisibleMaddrs() []ma.Multiaddr {
+	out, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.lh.Addrs()})
+	if err != nil { // only for an invalid peer ID, which a running host cannot have
+		h.log.Error("cannot build visible multiaddrs", "err", err)
+		return nil
+	}
+	return out
+}
+
+// Connect dials a full multiaddr ending in /p2p/<peer id> and returns that peer's ID. The address is
+// kept in the peerstore for the peerstore's usual temporary TTL.
+func (h *Host) Connect(ctx context.Context, addr string) (PeerID, error) {
+	info, err := parseInitialPeer(addr)
+	if err != nil {
+		return "", fmt.Errorf("p2p: connect %q: %w", addr, err)
+	}
+	if err := h.lh.Connect(allowLimited(ctx), *info); err != nil {
+		return "", fmt.Errorf("p2p: connect %s: %w", info.ID, err)
+	}
+	return info.ID, nil
+}
+
+// Peers returns the peers the host currently has connections to.
+func (h *Host) Peers() []PeerID { return h.lh.Network().Peers() }
+
+// Protect shields the connections to p from the connection manager's trimming until every tag it was
+// protected with is removed (e.g. while p is in the hivemind routing table).
+func (h *Host) Protect(p PeerID, tag string) { h.lh.ConnManager().Protect(p, tag) }
+
+// Unprotect removes one protection tag from p and reports whether p is still protected by another.
+func (h *Host) Unprotect(p PeerID, tag string) bool { return h.lh.ConnManager().Unprotect(p, tag) }
+
+// RemoveHandler unregisters the handler for name; calls already running finish. Unknown names are ignored.
+func (h *Host) RemoveHandler(name string) {
+	h.mu.Lock()
+	delete(h.handlers, name)
+	h.mu.Unlock()
+	h.lh.RemoveStreamHandler(protocol.ID(name))
+}
+
+// Close stops the host: it cancels every running handler's context, unregisters the handlers, closes
+// the kad DHT and the libp2p host (every connection and stream), and waits for the handlers to return.
+// Handlers must return once their context is cancelled. Close is idempotent.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		h.mu.Lock()
+		h.closed = true
+		names := make([]string, 0, len(h.handlers))
+		for name := range h.handlers {
+			names = append(names, name)
+		}
+		clear(h.handlers)
+		h.mu.Unlock()
+		h.cancel()
+		for _, name := range names {
+			h.lh.RemoveStreamHandler(protocol.ID(name))
+		}
+		var errs []error
+		if h.kad != nil {
+			if err := h.kad.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("p2p: close kad dht: %w", err))
+			}
+		}
+		if err := h.lh.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("p2p: close libp2p host: %w", err))
+		}
+		h.inflight.Wait()
+		h.closeErr = errors.Join(errs...)
+	})
+	return h.closeErr
+}
+
+func multiaddrStrings(ms []ma.Multiaddr) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
+}
