@@ -101,6 +101,9 @@ type Config struct {
 	// MaxStorageEntries bounds the local storage (keys plus dictionary subkeys). A store beyond it
 	// is rejected per item. Default DefaultMaxStorageEntries; negative means unbounded.
 	MaxStorageEntries int
+	// MaxStorageBytes bounds the bytes of the local storage (see LocalStorageConfig). Default
+	// DefaultMaxStorageBytes; negative means unbounded.
+	MaxStorageBytes int64
 	// MaxRequestItems bounds the items of one inbound STORE and the keys of one inbound FIND; a
 	// larger request gets an error. Default DefaultMaxRequestItems.
 	MaxRequestItems int

@@ -1,0 +1,239 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/big"
+	"sync"
+	"testing"
+
+	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/proto/dhtpb"
+	"github.com/hivemind-go/hivemind/test/vectors"
+	"google.golang.org/protobuf/proto"
+)
+
+// fakeClock is a settable DHT clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now float64
+}
+
+func (c *fakeClock) Now() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// loopCall is one call recorded by a loopNet, with the exact bytes on the wire.
+type loopCall struct {
+	from, to PeerID
+	kind     rpcKind
+	request  []byte
+	response []byte // nil when the call failed
+}
+
+// loopNet is a minimal in-memory network for package-internal tests: every request and response
+// goes through deterministic protobuf marshalling (as on the wire) and is recorded. Calls to an
+// unknown peer fail at once.
+type loopNet struct {
+	mu       sync.Mutex
+	handlers map[PeerID]Handler
+	calls    []loopCall
+}
+
+func newLoopNet() *loopNet { return &loopNet{handlers: map[PeerID]Handler{}} }
+
+func (l *loopNet) serve(p PeerID, h Handler) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.handlers[p] = h
+}
+
+func (l *loopNet) endpoint(self PeerID) Transport { return loopEndpoint{net: l, self: self} }
+
+// takeCalls returns the calls recorded since the last takeCalls.
+func (l *loopNet) takeCalls() []loopCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.calls
+	l.calls = nil
+	return out
+}
+
+type loopEndpoint struct {
+	net  *loopNet
+	self PeerID
+}
+
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+func loopCallOf[Req, Resp proto.Message](ctx context.Context, e loopEndpoint, kind rpcKind, to PeerID, req Req,
+	newReq func() Req, newResp func() Resp, serve func(Handler, context.Context, PeerID, Req) (Resp, error),
+) (Resp, error) {
+	var zero Resp
+	reqBytes, err := deterministic.Marshal(req)
+	if err != nil {
+		return zero, err
+	}
+	rec := loopCall{from: e.self, to: to, kind: kind, request: reqBytes}
+	e.net.mu.Lock()
+	h := e.net.handlers[to]
+	e.net.mu.Unlock()
+	record := func() {
+		e.net.mu.Lock()
+		e.net.calls = append(e.net.calls, rec)
+		e.net.mu.Unlock()
+	}
+	if h == nil {
+		record()
+		return zero, fmt.Errorf("%w: loopNet: unknown peer", ErrNoResponse)
+	}
+	if err := ctx.Err(); err != nil {
+		record()
+		return zero, fmt.Errorf("%w: %w", ErrNoResponse, err)
+	}
+	in := newReq()
+	if err := proto.Unmarshal(reqBytes, in); err != nil {
+		return zero, err
+	}
+	resp, err := serve(h, ctx, e.self, in)
+	if err != nil {
+		record()
+		return zero, fmt.Errorf("%w: remote handler error: %w", ErrNoResponse, err)
+	}
+	rec.response, err = deterministic.Marshal(resp)
+	if err != nil {
+		return zero, err
+	}
+	record()
+	out := newResp()
+	if err := proto.Unmarshal(rec.response, out); err != nil {
+		return zero, err
+	}
+	return out, nil
+}
+
+func (e loopEndpoint) Ping(ctx context.Context, to PeerID, req *dhtpb.PingRequest) (*dhtpb.PingResponse, error) {
+	return loopCallOf(ctx, e, rpcPing, to, req,
+		func() *dhtpb.PingRequest { return &dhtpb.PingRequest{} },
+		func() *dhtpb.PingResponse { return &dhtpb.PingResponse{} },
+		Handler.HandlePing)
+}
+
+func (e loopEndpoint) Store(ctx context.Context, to PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
+	return loopCallOf(ctx, e, rpcStore, to, req,
+		func() *dhtpb.StoreRequest { return &dhtpb.StoreRequest{} },
+		func() *dhtpb.StoreResponse { return &dhtpb.StoreResponse{} },
+		Handler.HandleStore)
+}
+
+func (e loopEndpoint) Find(ctx context.Context, to PeerID, req *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
+	return loopCallOf(ctx, e, rpcFind, to, req,
+		func() *dhtpb.FindRequest { return &dhtpb.FindRequest{} },
+		func() *dhtpb.FindResponse { return &dhtpb.FindResponse{} },
+		Handler.HandleFind)
+}
+
+// decodeBase58 decodes a base58btc peer ID (test helper for vectors that give only the b58 form).
+func decodeBase58(t testing.TB, s string) PeerID {
+	t.Helper()
+	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	x := new(big.Int)
+	for _, c := range s {
+		i := -1
+		for j, a := range alphabet {
+			if a == c {
+				i = j
+			}
+		}
+		if i < 0 {
+			t.Fatalf("bad base58 %q", s)
+		}
+		x.Mul(x, big.NewInt(58))
+		x.Add(x, big.NewInt(int64(i)))
+	}
+	out := x.Bytes()
+	for _, c := range s {
+		if c != '1' {
+			break
+		}
+		out = append([]byte{0}, out...)
+	}
+	return PeerID(out)
+}
+
+// typedGo converts the typed vector values used as keys, subkeys and values in these tests.
+func typedGo(t testing.TB, v vectors.Value) any {
+	t.Helper()
+	switch v.Kind {
+	case vectors.KindNil:
+		return nil
+	case vectors.KindBool:
+		return v.Bool
+	case vectors.KindInt:
+		if v.Int.IsInt64() {
+			return v.Int.Int64()
+		}
+		return v.Int.Uint64()
+	case vectors.KindFloat:
+		return v.Float.Value()
+	case vectors.KindStr:
+		return v.Str
+	case vectors.KindBytes:
+		return v.Bytes
+	case vectors.KindList, vectors.KindTuple:
+		items := make([]any, len(v.Items))
+		for i, it := range v.Items {
+			items[i] = typedGo(t, it)
+		}
+		if v.Kind == vectors.KindTuple {
+			return msgpack.Tuple(items)
+		}
+		return items
+	}
+	t.Fatalf("no Go value for a %s", v.Kind)
+	return nil
+}
+
+func typedMsgpack(t testing.TB, v vectors.Value) []byte {
+	t.Helper()
+	b, err := msgpack.Marshal(typedGo(t, v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dictionaryOf builds a DictionaryValue from a typed dictionary_dht_value, entries kept as given.
+func dictionaryOf(t testing.TB, v vectors.Value) *DictionaryValue {
+	t.Helper()
+	d := NewDictionaryValue(0)
+	d.SetFrozen(true)
+	for _, it := range v.Dict.Items {
+		if _, err := d.Store(typedMsgpack(t, it.Subkey), it.Value, it.Expiration.Value(), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.SetFrozen(false)
+	if got, want := d.LatestExpiration(), v.Dict.LatestExpirationTime.Value(); math.Float64bits(got) != math.Float64bits(want) {
+		t.Fatalf("dictionary latest expiration %v, vector says %v", got, want)
+	}
+	return d
+}
+
+func mustID(t testing.TB, b []byte) ID {
+	t.Helper()
+	id, err := IDFromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

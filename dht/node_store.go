@@ -1,0 +1,232 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/hivemind-go/hivemind/dht/msgpack"
+)
+
+// Store stores one item; see StoreMany.
+func (n *Node) Store(ctx context.Context, item StoreItem) (StoreResult, error) {
+	rs, err := n.StoreMany(ctx, []StoreItem{item})
+	if err != nil {
+		return StoreResult{}, err
+	}
+	return rs[0], nil
+}
+
+// StoreMany stores items at the NumReplicas nodes nearest to each key, this node included when it
+// is among them (hivemind's store_many, spec §2.5). Items of one key travel together in one STORE
+// per replica. For each key a lookup finds the nearest nodes; stores start as soon as that key's
+// lookup ends, nearest first, and a node that does not answer is replaced by the next nearest
+// until NumReplicas nodes answered (a node that answers counts even if it rejected the item, as in
+// hivemind) or the candidates run out.
+//
+// Results are aligned with items: Stored is true iff at least one node, this one included,
+// accepted the item (quirk Q3: hivemind reports the last replica's answer); Replicas lists every
+// replica's answer, nearest first. Values and subkeys are Go values of the msgpack model or
+// msgpack.Raw; each record is signed by the validator before it leaves. An item that cannot be
+// encoded is an error wrapping ErrInvalidValue, a NaN or infinite expiration one wrapping
+// ErrInvalidExpiration; nothing is stored then. A validator's rejection is a false result.
+func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult, error) {
+	if n.isClosed() {
+		return nil, ErrShutdown
+	}
+	groups, order, err := n.prepareStore(items)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]StoreResult, len(items))
+	if len(items) == 0 {
+		return results, nil
+	}
+
+	book := newPeerBook()
+	n.mu.Lock()
+	for _, key := range order {
+		for _, c := range n.table.NearestNeighbors(key, n.cfg.BucketSize, &n.id) {
+			book.add(c)
+		}
+	}
+	n.mu.Unlock()
+
+	ctx, cancel := n.withLifetime(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	_, err = n.lookup(ctx, lookupParams{
+		queries:        order,
+		beam:           max(n.cfg.BucketSize, n.cfg.NumReplicas),
+		queriesPerCall: int(math.Sqrt(float64(len(order)))),
+		book:           book,
+		found: func(key ID, nearest []ID, _ map[ID]struct{}) {
+			wg.Go(func() { n.storeKey(ctx, key, nearest, groups[key], book, results) })
+		},
+	})
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		if n.isClosed() {
+			return nil, ErrShutdown
+		}
+		return nil, err
+	}
+	return results, nil
+}
+
+// storeItem is one StoreItem encoded for the wire.
+type storeItem struct {
+	index  int    // position in the caller's items
+	subkey []byte // msgpack of the subkey; nil for a regular value
+	wire   wireItem
+}
+
+// prepareStore encodes, signs and groups items by key ID (order: first appearance).
+func (n *Node) prepareStore(items []StoreItem) (map[ID][]storeItem, []ID, error) {
+	groups := make(map[ID][]storeItem)
+	var order []ID
+	for i, it := range items {
+		if !validFloat(it.Expiration) {
+			return nil, nil, fmt.Errorf("%w: item %d: %v", ErrInvalidExpiration, i, it.Expiration)
+		}
+		value, err := encodeValue(it.Value)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: item %d value: %w", ErrInvalidValue, i, err)
+		}
+		var subkey []byte
+		if it.Subkey != nil {
+			if subkey, err = encodeValue(it.Subkey); err != nil {
+				return nil, nil, fmt.Errorf("%w: item %d subkey: %w", ErrInvalidValue, i, err)
+			}
+			if string(subkey) == TagRegular {
+				subkey = nil // a nil subkey given as msgpack: a regular value, as in hivemind
+			}
+		}
+		key := it.Key.ID()
+		tag := []byte(TagRegular)
+		if subkey != nil {
+			tag = subkey
+		}
+		if n.cfg.Validator != nil {
+			value = n.cfg.Validator.SignValue(Record{Key: key.Bytes(), Subkey: tag, Value: value, Expiration: it.Expiration})
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], storeItem{
+			index:  i,
+			subkey: subkey,
+			wire:   wireItem{key: key, tag: tag, value: value, expiration: it.Expiration},
+		})
+	}
+	return groups, order, nil
+}
+
+// encodeValue returns the msgpack of a Go value, or the bytes of a msgpack.Raw as they are (they
+// must hold exactly one value).
+func encodeValue(v any) ([]byte, error) {
+	if raw, ok := v.(msgpack.Raw); ok {
+		if _, err := msgpack.Unmarshal(raw); err != nil {
+			return nil, err
+		}
+		return slices.Clone([]byte(raw)), nil
+	}
+	return msgpack.Marshal(v)
+}
+
+// storeKey stores one key's items at its nearest nodes (hivemind's on_found). It runs on its own
+// goroutine; results[i] is written only for this key's items.
+func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []storeItem, book *peerBook, results []StoreResult) {
+	candidates := slices.DeleteFunc(slices.Clone(nearest), func(id ID) bool { return id == n.id })
+	candidates = append(candidates, n.id)
+	slices.SortFunc(candidates, func(a, b ID) int { return a.Xor(key).Cmp(b.Xor(key)) })
+	wire := make([]wireItem, len(items))
+	for i, it := range items {
+		wire[i] = it.wire
+	}
+
+	type reply struct {
+		node ID
+		peer PeerID
+		oks  []bool
+		err  error
+	}
+	record := func(r reply) {
+		for i, it := range items {
+			rr := ReplicaResult{Peer: r.peer, Node: r.node, Err: r.err}
+			if r.err == nil && i < len(r.oks) {
+				rr.Accepted = r.oks[i]
+			}
+			res := &results[it.index]
+			res.Replicas = append(res.Replicas, rr)
+			res.Stored = res.Stored || rr.Accepted
+		}
+	}
+	replies := make(chan reply, len(candidates))
+	successes, pending := 0, 0
+	for successes < n.cfg.NumReplicas && (len(candidates) > 0 || pending > 0) {
+		for len(candidates) > 0 && successes+pending < n.cfg.NumReplicas && ctx.Err() == nil {
+			node := candidates[0]
+			candidates = candidates[1:]
+			if node == n.id {
+				successes++
+				record(reply{node: n.id, peer: n.self, oks: n.storeLocal(items)})
+				continue
+			}
+			peer, ok := book.get(node)
+			if !ok {
+				continue
+			}
+			pending++
+			go func() {
+				oks, err := n.callStore(ctx, peer, wire, false)
+				replies <- reply{node: node, peer: peer, oks: oks, err: err}
+			}()
+		}
+		if pending == 0 {
+			break
+		}
+		r := <-replies
+		pending--
+		if r.err == nil {
+			successes++
+		}
+		record(r)
+	}
+	if !n.cfg.DisableCacheOnStore {
+		oks := make([]bool, len(items))
+		for i, it := range items {
+			oks[i] = results[it.index].Stored
+		}
+		n.updateCacheOnStore(key, items, oks)
+	}
+}
+
+// storeLocal validates and stores a key's items in the local storage, one answer per item.
+func (n *Node) storeLocal(items []storeItem) []bool {
+	oks := make([]bool, len(items))
+	for i, it := range items {
+		if !n.validRecord(it.wire.key.Bytes(), it.wire.tag, it.wire.value, it.wire.expiration) {
+			continue
+		}
+		oks[i] = n.storeLocalItem(it.wire, false)
+	}
+	return oks
+}
+
+// validRecord runs the validator (if any) on one record; it is never called under n.mu.
+func (n *Node) validRecord(key, tag, value []byte, expiration float64) bool {
+	if n.cfg.Validator == nil {
+		return true
+	}
+	ok, reason := n.cfg.Validator.Validate(Record{Key: key, Subkey: tag, Value: value, Expiration: expiration})
+	if !ok {
+		n.log.Debug("dht: record rejected by the validator", "reason", reason)
+	}
+	return ok
+}
