@@ -1,0 +1,284 @@
+package ipc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/proto/ipcpb"
+)
+
+// Client calls one worker (or whichever worker currently serves a pool slot). It mirrors hivemind's
+// DHT: Get/GetMany with Latest and SufficientExpiration, Store/StoreMany with subkeys and absolute
+// expirations, PeerID, VisibleMaddrs, Stats, Shutdown.
+//
+// Contract: safe for concurrent use; ctx is the first argument of every method, its deadline and
+// cancellation reach the worker's handler, and every method returns when ctx is done. Get returns
+// (nil, nil) when nothing was found. A record a validator rejects is a false StoreResult, not an
+// error. Errors wrap the dht sentinel the worker reported (errors.Is(err, dht.ErrInvalidKey) works as
+// in process) and an ipc sentinel: ErrWorkerGone, ErrRestarting, ErrDeadlineExceeded, ErrCanceled,
+// ErrInvalidArgument, ErrNotConfigured, ErrGaveUp, ErrStopped or ErrRemote.
+type Client struct {
+	src source
+}
+
+var _ dht.Client = (*Client)(nil)
+
+// source yields the connection to call; a pool slot's source changes with each restart.
+type source interface {
+	// conn returns the current connection, or a typed error when there is none (restarting, gave
+	// up, stopped); it may wait for one, bounded by ctx.
+	conn(ctx context.Context) (grpc.ClientConnInterface, error)
+}
+
+// fixedSource is one connection for the lifetime of a worker.
+type fixedSource struct {
+	cc   grpc.ClientConnInterface
+	done <-chan struct{} // closed when the worker process exited
+}
+
+func (s fixedSource) conn(context.Context) (grpc.ClientConnInterface, error) {
+	select {
+	case <-s.done:
+		return nil, fmt.Errorf("%w: process exited", ErrWorkerGone)
+	default:
+		return s.cc, nil
+	}
+}
+
+// NewClient returns a client calling the worker at the other end of cc (a connection a Launcher's
+// Process gives out). done, when non-nil, is closed when that worker exits; calls then fail fast
+// with ErrWorkerGone.
+func NewClient(cc grpc.ClientConnInterface, done <-chan struct{}) *Client {
+	return &Client{src: fixedSource{cc: cc, done: done}}
+}
+
+func (c *Client) stub(ctx context.Context, op string) (ipcpb.WorkerClient, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(op, err)
+	}
+	cc, err := c.src.conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ipc: %s: %w", op, err)
+	}
+	return ipcpb.NewWorkerClient(cc), nil
+}
+
+// Get looks a key up (hivemind's DHT.get).
+func (c *Client) Get(ctx context.Context, key dht.Key, opts dht.GetOptions) (*dht.Result, error) {
+	w, err := c.stub(ctx, "Get")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := w.Get(ctx, &ipcpb.GetRequest{Key: keyToProto(key), Options: getOptionsToProto(opts)})
+	if err != nil {
+		return nil, fromRPC(ctx, "Get", err)
+	}
+	return resultFromProto(resp.GetResult()), nil
+}
+
+// GetMany looks several keys up; the results are in key order, nil where nothing was found.
+func (c *Client) GetMany(ctx context.Context, keys []dht.Key, opts dht.GetOptions) ([]*dht.Result, error) {
+	w, err := c.stub(ctx, "GetMany")
+	if err != nil {
+		return nil, err
+	}
+	req := &ipcpb.GetManyRequest{Keys: make([]*ipcpb.Key, len(keys)), Options: getOptionsToProto(opts)}
+	for i, k := range keys {
+		req.Keys[i] = keyToProto(k)
+	}
+	resp, err := w.GetMany(ctx, req)
+	if err != nil {
+		return nil, fromRPC(ctx, "GetMany", err)
+	}
+	if len(resp.GetResults()) != len(keys) {
+		return nil, fmt.Errorf("ipc: GetMany: %w: %d results for %d keys", ErrRemote, len(resp.GetResults()), len(keys))
+	}
+	out := make([]*dht.Result, len(keys))
+	for i, r := range resp.GetResults() {
+		out[i] = resultFromProto(r)
+	}
+	return out, nil
+}
+
+// Store stores one item (hivemind's DHT.store); Expiration is absolute DHT time.
+func (c *Client) Store(ctx context.Context, item dht.StoreItem) (dht.StoreResult, error) {
+	pi, err := storeItemToProto(item)
+	if err != nil {
+		return dht.StoreResult{}, fmt.Errorf("ipc: Store: %w", err)
+	}
+	w, err := c.stub(ctx, "Store")
+	if err != nil {
+		return dht.StoreResult{}, err
+	}
+	resp, err := w.Store(ctx, &ipcpb.StoreRequest{Item: pi})
+	if err != nil {
+		return dht.StoreResult{}, fromRPC(ctx, "Store", err)
+	}
+	return storeResultFromProto(resp.GetResult()), nil
+}
+
+// StoreMany stores several items; the results are in item order.
+func (c *Client) StoreMany(ctx context.Context, items []dht.StoreItem) ([]dht.StoreResult, error) {
+	req := &ipcpb.StoreManyRequest{Items: make([]*ipcpb.StoreItem, len(items))}
+	for i, it := range items {
+		pi, err := storeItemToProto(it)
+		if err != nil {
+			return nil, fmt.Errorf("ipc: StoreMany: item %d: %w", i, err)
+		}
+		req.Items[i] = pi
+	}
+	w, err := c.stub(ctx, "StoreMany")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := w.StoreMany(ctx, req)
+	if err != nil {
+		return nil, fromRPC(ctx, "StoreMany", err)
+	}
+	if len(resp.GetResults()) != len(items) {
+		return nil, fmt.Errorf("ipc: StoreMany: %w: %d results for %d items", ErrRemote, len(resp.GetResults()), len(items))
+	}
+	out := make([]dht.StoreResult, len(items))
+	for i, r := range resp.GetResults() {
+		out[i] = storeResultFromProto(r)
+	}
+	return out, nil
+}
+
+// PeerID is a worker's libp2p peer ID.
+type PeerID struct {
+	// Raw is the multihash bytes, as dht.PeerID.
+	Raw dht.PeerID
+	// Base58 is the text form (Qm…, 12D3…).
+	Base58 string
+}
+
+// String returns the base58 form.
+func (p PeerID) String() string { return p.Base58 }
+
+// PeerID returns the worker's peer ID.
+func (c *Client) PeerID(ctx context.Context) (PeerID, error) {
+	w, err := c.stub(ctx, "PeerID")
+	if err != nil {
+		return PeerID{}, err
+	}
+	resp, err := w.PeerID(ctx, &ipcpb.PeerIDRequest{})
+	if err != nil {
+		return PeerID{}, fromRPC(ctx, "PeerID", err)
+	}
+	return PeerID{Raw: dht.PeerID(resp.GetPeerId()), Base58: resp.GetPeerIdB58()}, nil
+}
+
+// VisibleMaddrs returns the worker's multiaddrs, each ending in /p2p/<peer id> (hivemind's
+// get_visible_maddrs); latest re-queries the host.
+func (c *Client) VisibleMaddrs(ctx context.Context, latest bool) ([]string, error) {
+	w, err := c.stub(ctx, "VisibleMaddrs")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := w.VisibleMaddrs(ctx, &ipcpb.VisibleMaddrsRequest{Latest: latest})
+	if err != nil {
+		return nil, fromRPC(ctx, "VisibleMaddrs", err)
+	}
+	return resp.GetMaddrs(), nil
+}
+
+// Stats is a snapshot of a worker's node.
+type Stats struct {
+	RoutingTableSize int
+	StoredKeys       int
+	CachedKeys       int
+	ConnectedPeers   int
+	PersistedRecords int
+	PID              int
+	Uptime           time.Duration
+	RPCs             []RPCStats
+}
+
+// RPCStats counts one DHT RPC kind (a hivemind handler name such as "rpc_find").
+type RPCStats struct {
+	Name           string
+	Sent           uint64
+	SentFailed     uint64
+	Received       uint64
+	ReceivedFailed uint64
+}
+
+// Stats returns the worker's counters.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	w, err := c.stub(ctx, "Stats")
+	if err != nil {
+		return Stats{}, err
+	}
+	resp, err := w.Stats(ctx, &ipcpb.StatsRequest{})
+	if err != nil {
+		return Stats{}, fromRPC(ctx, "Stats", err)
+	}
+	out := Stats{
+		RoutingTableSize: int(resp.GetRoutingTableSize()),
+		StoredKeys:       int(resp.GetStoredKeys()),
+		CachedKeys:       int(resp.GetCachedKeys()),
+		ConnectedPeers:   int(resp.GetConnectedPeers()),
+		PersistedRecords: int(resp.GetPersistedRecords()),
+		PID:              int(resp.GetPid()),
+		Uptime:           time.Duration(resp.GetUptimeSeconds() * float64(time.Second)),
+	}
+	for _, r := range resp.GetRpcs() {
+		out.RPCs = append(out.RPCs, RPCStats{
+			Name: r.GetName(), Sent: r.GetSent(), SentFailed: r.GetSentFailed(),
+			Received: r.GetReceived(), ReceivedFailed: r.GetReceivedFailed(),
+		})
+	}
+	return out, nil
+}
+
+// Health checks that the worker process serves (the gRPC health service), bounded by ctx: a stopped
+// or hung worker fails with ErrDeadlineExceeded.
+func (c *Client) Health(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError("Health", err)
+	}
+	cc, err := c.src.conn(ctx)
+	if err != nil {
+		return fmt.Errorf("ipc: Health: %w", err)
+	}
+	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: ipcpb.HealthService})
+	if err != nil {
+		return fromRPC(ctx, "Health", err)
+	}
+	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("ipc: Health: %w: status %s", ErrWorkerGone, s)
+	}
+	return nil
+}
+
+// Shutdown asks the worker to drain and exit (the RPC only; Worker.Stop and Pool run the whole stop
+// sequence).
+func (c *Client) Shutdown(ctx context.Context) error {
+	w, err := c.stub(ctx, "Shutdown")
+	if err != nil {
+		return err
+	}
+	if _, err := w.Shutdown(ctx, &ipcpb.ShutdownRequest{}); err != nil {
+		return fromRPC(ctx, "Shutdown", err)
+	}
+	return nil
+}
+
+// configure sends the node configuration and waits until the node is ready.
+func (c *Client) configure(ctx context.Context, cfg NodeConfig) (*ipcpb.ConfigureResponse, error) {
+	w, err := c.stub(ctx, "Configure")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := w.Configure(ctx, &ipcpb.ConfigureRequest{Version: ipcpb.ConfigVersion, Config: cfg.toProto()})
+	if err != nil {
+		return nil, fromRPC(ctx, "Configure", err)
+	}
+	return resp, nil
+}

@@ -1,0 +1,190 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
+)
+
+// SelfExe is the default worker binary: this very executable, re-executed.
+const SelfExe = "/proc/self/exe"
+
+// DefaultHandshakeTimeout bounds the go-plugin handshake of a launched worker.
+const DefaultHandshakeTimeout = 30 * time.Second
+
+// ExecConfig configures an ExecLauncher. The zero value re-executes this binary with AutoMTLS on.
+type ExecConfig struct {
+	// Path is the worker binary. Default SelfExe: the binary must call worker.Main() first thing.
+	Path string
+	// Args are the arguments after argv[0].
+	Args []string
+	// Env is added to the inherited environment.
+	Env []string
+	// DisableAutoMTLS turns go-plugin's automatic mutual TLS off (the socket directory is 0700
+	// either way).
+	DisableAutoMTLS bool
+	// SocketDir is where each worker's 0700 socket directory is created. Default os.TempDir().
+	SocketDir string
+	// HandshakeTimeout bounds the handshake. Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+}
+
+// Validate checks the configuration.
+func (c ExecConfig) Validate() error {
+	var errs []error
+	if c.HandshakeTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%w: HandshakeTimeout: negative (%v)", ErrInvalidConfig, c.HandshakeTimeout))
+	}
+	if c.Path != "" && c.Path != SelfExe {
+		if _, err := os.Stat(c.Path); err != nil {
+			errs = append(errs, fmt.Errorf("%w: Path: %w", ErrInvalidConfig, err))
+		}
+	}
+	if c.SocketDir != "" {
+		if fi, err := os.Stat(c.SocketDir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("%w: SocketDir: %q is not a directory", ErrInvalidConfig, c.SocketDir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ExecLauncher launches workers as child processes through go-plugin: a new exec.Cmd and a new
+// go-plugin client per launch, the unix socket in a fresh 0700 directory, AutoMTLS by default, the
+// worker's stderr relayed line by line into the LaunchSpec's logger, and a child that dies with this
+// process (see execRunner).
+type ExecLauncher struct {
+	cfg ExecConfig
+}
+
+var _ Launcher = (*ExecLauncher)(nil)
+
+// NewExecLauncher validates cfg and returns a launcher.
+func NewExecLauncher(cfg ExecConfig) (*ExecLauncher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Path == "" {
+		cfg.Path = SelfExe
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	cfg.Args = append([]string(nil), cfg.Args...)
+	cfg.Env = append([]string(nil), cfg.Env...)
+	return &ExecLauncher{cfg: cfg}, nil
+}
+
+// runnerSlot hands the runner go-plugin asks for back to Launch, and lets Launch abort a start.
+type runnerSlot struct {
+	mu      sync.Mutex
+	r       *execRunner
+	aborted bool
+}
+
+// Launch starts a worker process and completes the handshake.
+func (l *ExecLauncher) Launch(ctx context.Context, spec LaunchSpec) (Process, error) {
+	logger := spec.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("worker", spec.Name)
+	slot := &runnerSlot{}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: Handshake(),
+		Plugins:         PluginSet(),
+		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
+			slot.mu.Lock()
+			defer slot.mu.Unlock()
+			if slot.aborted {
+				return nil, context.Canceled
+			}
+			slot.r = newExecRunner(cmd, l.cfg.Path, l.cfg.Args, l.cfg.Env, spec.Name)
+			return slot.r, nil
+		},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         !l.cfg.DisableAutoMTLS,
+		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: l.cfg.SocketDir},
+		StartTimeout:     l.cfg.HandshakeTimeout,
+		Stderr:           newLogRelay(logger),
+		// go-plugin's own logger is off: with it off, go-plugin does not parse the worker's stderr
+		// itself, our relay does (and keeps levels and attributes).
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
+	})
+
+	started := make(chan error, 1)
+	go func() {
+		_, err := client.Start()
+		started <- err
+	}()
+	var err error
+	select {
+	case err = <-started:
+	case <-ctx.Done():
+		slot.mu.Lock()
+		slot.aborted = true
+		if slot.r != nil {
+			_ = slot.r.Kill(context.Background())
+		}
+		slot.mu.Unlock()
+		<-started // returns promptly: the process is dead or was never started
+		err = ctx.Err()
+	}
+	var cc *grpc.ClientConn
+	if err == nil {
+		cc, err = dispenseConn(client)
+	}
+	if err != nil {
+		slot.mu.Lock()
+		r := slot.r
+		slot.mu.Unlock()
+		if r != nil {
+			_ = r.Kill(context.Background())
+			<-r.done
+		}
+		client.Kill() // the process is gone: returns at once
+		return nil, fmt.Errorf("%w: %s: %w", ErrStartFailed, spec.Name, err)
+	}
+	slot.mu.Lock()
+	r := slot.r
+	slot.mu.Unlock()
+	logger.Debug("worker launched", "pid", r.pid, "path", l.cfg.Path)
+	return &execProcess{client: client, runner: r, conn: cc}, nil
+}
+
+// execProcess is a worker launched by ExecLauncher.
+type execProcess struct {
+	client *plugin.Client
+	runner *execRunner
+	conn   *grpc.ClientConn
+
+	releaseOnce sync.Once
+}
+
+func (p *execProcess) Conn() grpc.ClientConnInterface { return p.conn }
+func (p *execProcess) PID() int                       { return p.runner.pid }
+func (p *execProcess) Done() <-chan struct{}          { return p.runner.done }
+func (p *execProcess) ExitReason() error              { return p.runner.exitErr }
+
+func (p *execProcess) Signal(sig syscall.Signal) error { return p.runner.signal(sig) }
+
+// Release kills the worker if it still runs, waits for it to be reaped, then lets go-plugin clean up
+// (Kill returns at once on a dead process: it never blocks on a stopped worker).
+func (p *execProcess) Release() {
+	p.releaseOnce.Do(func() {
+		_ = p.runner.signal(syscall.SIGKILL)
+		<-p.runner.done
+		p.client.Kill()
+	})
+}

@@ -1,0 +1,373 @@
+package ipc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// maxReasons is how many exit reasons a slot remembers for its GaveUpError.
+const maxReasons = 5
+
+// slotSnap is an immutable snapshot of a slot, published by the slot's goroutine; changed is closed
+// when the next snapshot replaces it, so readers can wait for a transition.
+type slotSnap struct {
+	state      SlotState
+	since      time.Time
+	proc       Process // the running worker, in SlotRunning
+	pid        int
+	peer       PeerID
+	maddrs     []string
+	restarts   int
+	lastExit   string
+	lastExitAt time.Time
+	err        error
+	stats      Stats
+	statsAt    time.Time
+	changed    chan struct{}
+}
+
+// slot is one supervised worker position of a pool. Its serve goroutine owns every field below snap
+// and is the only writer of snap; others read snap.
+type slot struct {
+	pool  *Pool
+	index int
+	name  string
+	log   *slog.Logger
+	snap  atomic.Pointer[slotSnap]
+
+	// Owned by serve.
+	attempt     int
+	consecutive int
+	reasons     []string
+	lastReason  error
+	intensity   intensity
+	stopped     SlotStop // read by Pool.Serve after serve returned
+}
+
+func newSlot(p *Pool, index int, name string) *slot {
+	s := &slot{
+		pool:      p,
+		index:     index,
+		name:      name,
+		log:       p.cfg.Logger.With("slot", name),
+		intensity: intensity{cfg: p.cfg.Intensity},
+		stopped:   SlotStop{Name: name, Method: StoppedAlreadyExited},
+	}
+	s.snap.Store(&slotSnap{state: SlotIdle, since: p.cfg.Clock.Now(), changed: make(chan struct{})})
+	return s
+}
+
+// publish replaces the snapshot with a modified copy and wakes the waiters of the old one.
+func (s *slot) publish(mut func(*slotSnap)) {
+	old := s.snap.Load()
+	next := *old
+	next.changed = make(chan struct{})
+	mut(&next)
+	if next.state != old.state {
+		next.since = s.pool.cfg.Clock.Now()
+	}
+	s.snap.Store(&next)
+	close(old.changed)
+}
+
+func (s *slot) header() EventHeader {
+	return EventHeader{SlotName: s.name, SlotIndex: s.index, At: s.pool.cfg.Clock.Now()}
+}
+
+func (s *slot) emit(e Event) { s.pool.cfg.EventHook(e) }
+
+// serve is the slot's life: launch, watch, restart by policy, until ctx is done (nil), the policy
+// leaves the slot down (nil) or the intensity is exceeded (*GaveUpError).
+func (s *slot) serve(ctx context.Context) error {
+	cfg := s.pool.cfg
+	if cfg.BootstrapFromPool && s.index > 0 {
+		if err := s.pool.slots[0].waitSettled(ctx); err != nil {
+			s.finish(SlotStopped, nil)
+			return nil
+		}
+	}
+	for {
+		s.attempt++
+		node := s.nodeConfig()
+		s.publish(func(st *slotSnap) { st.state, st.proc, st.pid = SlotStarting, nil, 0 })
+		s.emit(EventStarting{EventHeader: s.header(), Attempt: s.attempt, InitialPeers: node.InitialPeers})
+		t0 := cfg.Clock.Now()
+		p, info, err := startProcess(ctx, s.pool.launcher, s.name, node, cfg.StartTimeout, cfg.Logger)
+		if err != nil && ctx.Err() != nil {
+			s.finish(SlotStopped, nil)
+			return nil
+		}
+		var reason error
+		uptime := time.Duration(0)
+		if err != nil {
+			reason = err
+			s.log.Warn("worker failed to start", "error", err)
+			s.emit(EventStartFailed{EventHeader: s.header(), Err: err})
+		} else {
+			ready := cfg.Clock.Now()
+			s.publish(func(st *slotSnap) {
+				st.state, st.proc, st.pid = SlotRunning, p, p.PID()
+				st.peer, st.maddrs = info.peer, info.maddrs
+			})
+			s.log.Info("worker ready", "pid", p.PID(), "peer_id", info.peer.Base58, "maddrs", info.maddrs)
+			s.emit(EventReady{
+				EventHeader: s.header(), PID: p.PID(), PeerID: info.peer, Maddrs: info.maddrs,
+				StartDuration: ready.Sub(t0), ReloadedRecords: info.reloaded,
+			})
+			var stop bool
+			reason, stop = s.watch(ctx, p)
+			if stop {
+				s.publish(func(st *slotSnap) { st.state = SlotStopping })
+				m := stopProcess(s.pool.hurry, p, cfg.Stop, s.log)
+				s.stopped = SlotStop{Name: s.name, PID: p.PID(), Method: m}
+				s.emit(EventStopped{EventHeader: s.header(), PID: p.PID(), Method: m})
+				s.finish(SlotStopped, nil)
+				return nil
+			}
+			uptime = cfg.Clock.Now().Sub(ready)
+			s.log.Warn("worker exited", "pid", p.PID(), "reason", errString(reason), "uptime", uptime)
+			s.emit(EventExited{EventHeader: s.header(), PID: p.PID(), Reason: reason, Uptime: uptime})
+		}
+		s.recordExit(reason)
+
+		if cfg.Restart == RestartNever || (cfg.Restart == RestartOnFailure && reason == nil) {
+			s.emit(EventStopped{EventHeader: s.header(), Method: StoppedAlreadyExited})
+			s.finish(SlotStopped, nil)
+			return nil
+		}
+		if uptime >= cfg.Backoff.ResetAfter {
+			s.consecutive = 0
+		}
+		s.consecutive++
+		now := cfg.Clock.Now()
+		if !s.intensity.allow(now) {
+			gerr := &GaveUpError{
+				Slot: s.name, MaxRestarts: cfg.Intensity.MaxRestarts, Period: cfg.Intensity.Period,
+				Reasons: slices.Clone(s.reasons), last: s.lastReason,
+			}
+			s.log.Error("slot gave up", "error", gerr)
+			s.emit(EventGaveUp{EventHeader: s.header(), Err: gerr})
+			s.finish(SlotFailed, gerr)
+			return gerr
+		}
+		delay := cfg.Backoff.delay(s.consecutive, randFloat())
+		s.publish(func(st *slotSnap) { st.state, st.restarts = SlotBackoff, st.restarts+1 })
+		s.emit(EventBackoff{EventHeader: s.header(), Delay: delay, Restarts: s.snap.Load().restarts})
+		t := cfg.Clock.NewTimer(delay)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			s.finish(SlotStopped, nil)
+			return nil
+		}
+	}
+}
+
+// watch follows a running worker until it exits (its reason: nil for a clean exit), fails its
+// health checks (it is killed; the reason says why) or ctx is done (stop).
+func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
+	cfg := s.pool.cfg
+	client := NewClient(p.Conn(), p.Done())
+	var tick <-chan time.Time
+	var t Timer
+	arm := func() {
+		if cfg.Health.Interval > 0 {
+			t = cfg.Clock.NewTimer(cfg.Health.Interval)
+			tick = t.C()
+		}
+	}
+	arm()
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	failures := 0
+	for {
+		select {
+		case <-p.Done():
+			reason := p.ExitReason()
+			stopProcess(ctx, p, cfg.Stop, s.log) // releases it
+			return reason, false
+		case <-ctx.Done():
+			return nil, true
+		case <-tick:
+		}
+		hctx, cancel := context.WithTimeout(ctx, cfg.Health.Timeout)
+		err := client.Health(hctx)
+		var st Stats
+		if err == nil {
+			st, err = client.Stats(hctx)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil, true
+		}
+		if err == nil {
+			failures = 0
+			at := cfg.Clock.Now()
+			s.publish(func(snap *slotSnap) { snap.stats, snap.statsAt = st, at })
+			arm()
+			continue
+		}
+		select {
+		case <-p.Done(): // it died under the check: report the exit, not the check
+			continue
+		default:
+		}
+		failures++
+		killed := failures >= cfg.Health.Failures
+		s.log.Warn("health check failed", "pid", p.PID(), "failures", failures, "error", err)
+		s.emit(EventUnhealthy{EventHeader: s.header(), PID: p.PID(), Err: err, Failures: failures, Killed: killed})
+		if killed {
+			_ = p.Signal(syscall.SIGKILL)
+			kctx, kcancel := context.WithCancel(context.Background())
+			kcancel()
+			stopProcess(kctx, p, cfg.Stop, s.log) // SIGKILL again, bounded wait, release
+			return fmt.Errorf("unhealthy, killed after %d failed health checks: %w", failures, err), false
+		}
+		arm()
+	}
+}
+
+// recordExit remembers an exit (or start failure) reason.
+func (s *slot) recordExit(reason error) {
+	text := errString(reason)
+	s.lastReason = reason
+	s.reasons = append(s.reasons, text)
+	if len(s.reasons) > maxReasons {
+		s.reasons = s.reasons[len(s.reasons)-maxReasons:]
+	}
+	now := s.pool.cfg.Clock.Now()
+	s.publish(func(st *slotSnap) {
+		st.proc, st.pid = nil, 0
+		st.lastExit, st.lastExitAt = text, now
+	})
+}
+
+// finish publishes a terminal state.
+func (s *slot) finish(state SlotState, err error) {
+	s.publish(func(st *slotSnap) { st.state, st.proc, st.pid, st.err = state, nil, 0, err })
+}
+
+// nodeConfig is the node configuration of the next start.
+func (s *slot) nodeConfig() NodeConfig {
+	cfg := s.pool.cfg
+	node := cfg.Node
+	node.InitialPeers = slices.Clone(node.InitialPeers)
+	if cfg.StateDir != "" {
+		node.StateDir = filepath.Join(cfg.StateDir, s.name)
+	}
+	if cfg.SlotNode != nil {
+		node = cfg.SlotNode(s.index, node)
+	}
+	if cfg.BootstrapFromPool {
+		for _, other := range s.pool.slots {
+			if other == s {
+				continue
+			}
+			if snap := other.snap.Load(); snap.state == SlotRunning {
+				for _, m := range snap.maddrs {
+					if !slices.Contains(node.InitialPeers, m) {
+						node.InitialPeers = append(node.InitialPeers, m)
+					}
+				}
+			}
+		}
+	}
+	return node
+}
+
+// waitRunning waits until the slot runs a worker (nil), ended (its error, or ErrStopped) or ctx is
+// done.
+func (s *slot) waitRunning(ctx context.Context) error {
+	for {
+		snap := s.snap.Load()
+		switch snap.state {
+		case SlotRunning:
+			return nil
+		case SlotFailed:
+			return snap.err
+		case SlotStopped, SlotStopping:
+			return fmt.Errorf("ipc: slot %s: %w", s.name, ErrStopped)
+		}
+		select {
+		case <-snap.changed:
+		case <-ctx.Done():
+			return ctxError("slot "+s.name+": wait until ready", ctx.Err())
+		}
+	}
+}
+
+// waitSettled waits until the slot runs or has ended; only ctx's end is an error.
+func (s *slot) waitSettled(ctx context.Context) error {
+	err := s.waitRunning(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *slot) status() SlotStatus {
+	snap := s.snap.Load()
+	out := SlotStatus{
+		Name: s.name, Index: s.index, State: snap.state, Since: snap.since, PID: snap.pid,
+		PeerID: snap.peer.Base58, Maddrs: slices.Clone(snap.maddrs), Restarts: snap.restarts,
+		LastExit: snap.lastExit, LastExitAt: snap.lastExitAt,
+		RoutingTableSize: snap.stats.RoutingTableSize, StoredKeys: snap.stats.StoredKeys,
+		ConnectedPeers: snap.stats.ConnectedPeers, StatsAt: snap.statsAt,
+	}
+	if snap.err != nil {
+		out.Error = snap.err.Error()
+	}
+	return out
+}
+
+// slotSource gives a slot Client the slot's current worker.
+type slotSource struct {
+	s    *slot
+	wait bool
+}
+
+func (src slotSource) conn(ctx context.Context) (grpc.ClientConnInterface, error) {
+	s := src.s
+	for {
+		snap := s.snap.Load()
+		switch snap.state {
+		case SlotRunning:
+			select {
+			case <-snap.proc.Done(): // exited; the slot has not noticed yet
+			default:
+				return snap.proc.Conn(), nil
+			}
+		case SlotFailed:
+			return nil, fmt.Errorf("slot %s: %w", s.name, snap.err)
+		case SlotStopped, SlotStopping:
+			return nil, fmt.Errorf("slot %s: %w", s.name, ErrStopped)
+		}
+		if !src.wait {
+			return nil, fmt.Errorf("slot %s is %s: %w", s.name, snap.state, ErrRestarting)
+		}
+		select {
+		case <-snap.changed:
+		case <-ctx.Done():
+			return nil, ctxError("slot "+s.name+": wait for a worker", ctx.Err())
+		}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}

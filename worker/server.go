@@ -1,0 +1,372 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/proto/ipcpb"
+)
+
+// ServerConfig configures a Server. The zero value serves a libp2p node and logs to slog.Default().
+type ServerConfig struct {
+	// NewNode builds the node on Configure. Default: NewLibp2pNode.
+	NewNode NodeFactory
+	// Logger receives the server's and the node's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Clock gives DHT time, used to drop expired records when they are reloaded. Default
+	// dht.SystemClock.
+	Clock dht.Clock
+}
+
+// Server implements the ipcpb.Worker service over one Node. It is configured once (Configure), serves
+// calls concurrently, and is drained once (Shutdown or Close); Done is closed after the drain.
+type Server struct {
+	ipcpb.UnimplementedWorkerServer
+
+	newNode NodeFactory
+	logger  *slog.Logger
+	clock   dht.Clock
+	start   time.Time
+
+	mu          sync.Mutex // guards the fields below; held only around reads and swaps
+	configuring bool
+	node        Node
+	state       *state
+	persist     bool
+	closed      bool
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{}
+}
+
+// NewServer returns an unconfigured server.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.NewNode == nil {
+		cfg.NewNode = NewLibp2pNode
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = dht.SystemClock{}
+	}
+	return &Server{
+		newNode: cfg.NewNode,
+		logger:  cfg.Logger,
+		clock:   cfg.Clock,
+		start:   time.Now(),
+		done:    make(chan struct{}),
+	}
+}
+
+// Done is closed once the server has been drained (Shutdown RPC or Close).
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Configure opens the state directory, starts the node and returns once it is ready (host listening,
+// bootstrap finished), reloading the persisted records into it.
+func (s *Server) Configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*ipcpb.ConfigureResponse, error) {
+	resp, err := s.configure(ctx, req)
+	if err != nil {
+		s.logger.Error("configure failed", "error", err)
+	}
+	return resp, toStatus(err)
+}
+
+func (s *Server) configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*ipcpb.ConfigureResponse, error) {
+	if v := req.GetVersion(); v != ipcpb.ConfigVersion {
+		return nil, fmt.Errorf("%w: got %d, this worker speaks %d", ErrUnsupportedVersion, v, ipcpb.ConfigVersion)
+	}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("configure: %w", dht.ErrShutdown)
+	case s.configuring || s.node != nil:
+		s.mu.Unlock()
+		return nil, ErrAlreadyConfigured
+	}
+	s.configuring = true
+	s.mu.Unlock()
+	ok := false
+	defer func() {
+		if !ok {
+			s.mu.Lock()
+			s.configuring = false
+			s.mu.Unlock()
+		}
+	}()
+
+	cfg := &ipcpb.NodeConfig{}
+	if c := req.GetConfig(); c != nil {
+		cfg = proto.Clone(c).(*ipcpb.NodeConfig)
+	}
+	var st *state
+	if dir := cfg.GetStateDir(); dir != "" {
+		var err error
+		if st, err = openState(dir); err != nil {
+			return nil, err
+		}
+		if cfg.GetIdentityPath() == "" {
+			cfg.IdentityPath = filepath.Join(dir, identityFile)
+		}
+	}
+	nodeID, err := st.nodeID()
+	if err != nil {
+		return nil, errors.Join(err, st.close())
+	}
+	node, err := s.newNode(ctx, NodeSpec{Config: cfg, NodeID: nodeID, Logger: s.logger})
+	if err != nil {
+		return nil, errors.Join(err, st.close())
+	}
+	reloaded, err := s.reload(ctx, node, st)
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return nil, errors.Join(err, node.Close(cctx), st.close())
+	}
+	s.mu.Lock()
+	if s.closed { // Close raced with Configure: drop what was built.
+		s.mu.Unlock()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return nil, errors.Join(fmt.Errorf("configure: %w", dht.ErrShutdown), node.Close(cctx), st.close())
+	}
+	s.node, s.state, s.persist = node, st, !cfg.GetNoPersistRecords()
+	s.configuring = false
+	s.mu.Unlock()
+	ok = true
+
+	raw, b58 := node.PeerID()
+	maddrs, err := node.VisibleMaddrs(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	id := node.NodeID()
+	s.logger.Info("node ready", "peer_id", b58, "node_id", id.String(), "maddrs", maddrs,
+		"reloaded_records", reloaded)
+	return &ipcpb.ConfigureResponse{
+		Peer:            &ipcpb.PeerInfo{PeerId: []byte(raw), PeerIdB58: b58, VisibleMaddrs: maddrs},
+		NodeId:          id.Bytes(),
+		ReloadedRecords: uint64(reloaded),
+	}, nil
+}
+
+// reload stores the live persisted records into the fresh node (expired ones are dropped from the
+// database). It returns how many were reloaded.
+func (s *Server) reload(ctx context.Context, node Node, st *state) (int, error) {
+	items, err := st.live(s.clock.Now())
+	if err != nil || len(items) == 0 {
+		return 0, err
+	}
+	batch := make([]dht.StoreItem, 0, len(items))
+	for _, it := range items {
+		item, err := storeItemFromProto(it)
+		if err != nil {
+			continue // a record this build cannot read is skipped, never fatal
+		}
+		batch = append(batch, item)
+	}
+	if _, err := node.StoreMany(ctx, batch); err != nil {
+		return 0, fmt.Errorf("reload persisted records: %w", err)
+	}
+	return len(batch), nil
+}
+
+// current returns the configured node, or an error when there is none (yet or any more).
+func (s *Server) current() (Node, *state, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, nil, false, dht.ErrShutdown
+	case s.node == nil:
+		return nil, nil, false, ErrNotConfigured
+	}
+	return s.node, s.state, s.persist, nil
+}
+
+// Get looks one key up.
+func (s *Server) Get(ctx context.Context, req *ipcpb.GetRequest) (*ipcpb.GetResponse, error) {
+	node, _, _, err := s.current()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if req.GetKey() == nil {
+		return nil, toStatus(fmt.Errorf("%w: get without a key", dht.ErrInvalidArgument))
+	}
+	r, err := node.Get(ctx, keyFromProto(req.GetKey()), getOptionsFromProto(req.GetOptions()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ipcpb.GetResponse{Result: resultToProto(r)}, nil
+}
+
+// GetMany looks several keys up; results are in request order.
+func (s *Server) GetMany(ctx context.Context, req *ipcpb.GetManyRequest) (*ipcpb.GetManyResponse, error) {
+	node, _, _, err := s.current()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	keys := make([]dht.Key, len(req.GetKeys()))
+	for i, k := range req.GetKeys() {
+		keys[i] = keyFromProto(k)
+	}
+	rs, err := node.GetMany(ctx, keys, getOptionsFromProto(req.GetOptions()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &ipcpb.GetManyResponse{Results: make([]*ipcpb.GetResult, len(rs))}
+	for i, r := range rs {
+		out.Results[i] = resultToProto(r)
+	}
+	return out, nil
+}
+
+// Store stores one item; the item is on disk before the reply when it was accepted.
+func (s *Server) Store(ctx context.Context, req *ipcpb.StoreRequest) (*ipcpb.StoreResponse, error) {
+	out, err := s.storeMany(ctx, []*ipcpb.StoreItem{req.GetItem()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ipcpb.StoreResponse{Result: out[0]}, nil
+}
+
+// StoreMany stores several items; results are in request order.
+func (s *Server) StoreMany(ctx context.Context, req *ipcpb.StoreManyRequest) (*ipcpb.StoreManyResponse, error) {
+	out, err := s.storeMany(ctx, req.GetItems())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ipcpb.StoreManyResponse{Results: out}, nil
+}
+
+func (s *Server) storeMany(ctx context.Context, items []*ipcpb.StoreItem) ([]*ipcpb.StoreResult, error) {
+	node, st, persist, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: no items to store", dht.ErrInvalidArgument)
+	}
+	batch := make([]dht.StoreItem, len(items))
+	for i, it := range items {
+		if batch[i], err = storeItemFromProto(it); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	var results []dht.StoreResult
+	if len(batch) == 1 {
+		var r dht.StoreResult
+		r, err = node.Store(ctx, batch[0])
+		results = []dht.StoreResult{r}
+	} else {
+		results, err = node.StoreMany(ctx, batch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(results) != len(items) {
+		return nil, fmt.Errorf("node returned %d results for %d items", len(results), len(items))
+	}
+	out := make([]*ipcpb.StoreResult, len(results))
+	var accepted []*ipcpb.StoreItem
+	for i, r := range results {
+		out[i] = storeResultToProto(r)
+		if r.Stored {
+			accepted = append(accepted, items[i])
+		}
+	}
+	if persist {
+		if err := st.put(accepted); err != nil {
+			return nil, fmt.Errorf("%w: persist records: %w", ErrState, err)
+		}
+	}
+	return out, nil
+}
+
+// PeerID returns the host's peer ID.
+func (s *Server) PeerID(_ context.Context, _ *ipcpb.PeerIDRequest) (*ipcpb.PeerIDResponse, error) {
+	node, _, _, err := s.current()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	raw, b58 := node.PeerID()
+	return &ipcpb.PeerIDResponse{PeerId: []byte(raw), PeerIdB58: b58}, nil
+}
+
+// VisibleMaddrs returns the host's visible multiaddrs.
+func (s *Server) VisibleMaddrs(ctx context.Context, req *ipcpb.VisibleMaddrsRequest) (*ipcpb.VisibleMaddrsResponse, error) {
+	node, _, _, err := s.current()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	m, err := node.VisibleMaddrs(ctx, req.GetLatest())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ipcpb.VisibleMaddrsResponse{Maddrs: m}, nil
+}
+
+// Stats returns the node's counters.
+func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsResponse, error) {
+	node, st, _, err := s.current()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ns := node.Stats()
+	out := &ipcpb.StatsResponse{
+		RoutingTableSize: uint64(ns.RoutingTableSize),
+		StoredKeys:       uint64(ns.StoredKeys),
+		CachedKeys:       uint64(ns.CachedKeys),
+		ConnectedPeers:   uint64(ns.ConnectedPeers),
+		PersistedRecords: uint64(st.count()),
+		Pid:              int64(os.Getpid()),
+		UptimeSeconds:    time.Since(s.start).Seconds(),
+	}
+	for _, r := range ns.RPCs {
+		out.Rpcs = append(out.Rpcs, &ipcpb.RPCCounter{
+			Name: r.Name, Sent: r.Sent, SentFailed: r.SentFailed,
+			Received: r.Received, ReceivedFailed: r.ReceivedFailed,
+		})
+	}
+	return out, nil
+}
+
+// Shutdown drains the server; the process exits after the reply.
+func (s *Server) Shutdown(ctx context.Context, _ *ipcpb.ShutdownRequest) (*ipcpb.ShutdownResponse, error) {
+	if err := s.Close(ctx); err != nil {
+		s.logger.Warn("shutdown", "error", err)
+	}
+	return &ipcpb.ShutdownResponse{}, nil
+}
+
+// Close drains the server once: the node stops (its host stops listening), the state is flushed and
+// closed, later calls fail with dht.ErrShutdown, and Done is closed. Later calls return the first
+// result.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		node, st := s.node, s.state
+		s.node, s.state = nil, nil
+		s.mu.Unlock()
+		var errs []error
+		if node != nil {
+			errs = append(errs, node.Close(ctx))
+		}
+		errs = append(errs, st.close())
+		s.closeErr = errors.Join(errs...)
+		close(s.done)
+	})
+	return s.closeErr
+}
