@@ -26,5 +26,6 @@ var (
 	ErrShutdown = errors.New("dht: node is shut down")
 	// ErrMessageTooLarge: a request or response exceeds the frame cap.
 	ErrMessageTooLarge = errors.New("dht: message too large")
+	// ErrStorageFull: a local store would exceed the storage bounds (the item is refused).
+	ErrStorageFull = errors.New("dht: storage full")
 )
-
