@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"strings"
 	"testing"
 
@@ -16,46 +15,14 @@ import (
 
 // ---- typed vector values → msgpack ----
 
-// stGo converts a typed vector value into the msgpack package's value model.
-func stGo(t testing.TB, v vectors.Value) any {
-	t.Helper()
-	switch v.Kind {
-	case vectors.KindNil:
-		return nil
-	case vectors.KindBool:
-		return v.Bool
-	case vectors.KindInt:
-		return new(big.Int).Set(v.Int)
-	case vectors.KindFloat:
-		return v.Float.Value()
-	case vectors.KindStr:
-		return v.Str
-	case vectors.KindBytes:
-		return v.Bytes
-	case vectors.KindList, vectors.KindTuple:
-		items := make([]any, len(v.Items))
-		for i, it := range v.Items {
-			items[i] = stGo(t, it)
-		}
-		if v.Kind == vectors.KindTuple {
-			return msgpack.Tuple(items)
-		}
-		return items
-	case vectors.KindMap:
-		m := msgpack.NewMap()
-		for _, e := range v.Entries {
-			m.Set(stGo(t, e.Key), stGo(t, e.Value))
-		}
-		return m
-	}
-	t.Fatalf("typed value of kind %q has no msgpack form here", v.Kind)
-	return nil
-}
-
-// stEncode returns the msgpack encoding of a typed vector value.
+// stEncode returns the msgpack encoding of a typed vector value (through the loader's Value.Go).
 func stEncode(t testing.TB, v vectors.Value) []byte {
 	t.Helper()
-	b, err := msgpack.Marshal(stGo(t, v))
+	g, err := v.Go()
+	if err != nil {
+		t.Fatalf("typed value %+v: %v", v, err)
+	}
+	b, err := msgpack.Marshal(g)
 	if err != nil {
 		t.Fatalf("encode %+v: %v", v, err)
 	}
