@@ -221,3 +221,24 @@ func FuzzUnpackDictionary(f *testing.F) {
 		}
 	})
 }
+
+// TestDictionarySerializeInList is hivemind's test_localstorage_serialize: two dictionaries and an
+// int inside a list survive a msgpack round trip.
+func TestDictionarySerializeInList(t *testing.T) {
+	d1, d2 := NewDictionaryValue(0), NewDictionaryValue(0)
+	d1.Store(dictMarshal(t, "a"), dictMarshal(t, int64(1)), 20, 10)
+	d2.Store(dictMarshal(t, msgpack.Tuple{int64(1), "b"}), dictMarshal(t, []any{"x"}), 30, 10)
+	d2.Store(dictMarshal(t, int64(7)), nil, 25, 10)
+	packed := dictMarshal(t, []any{msgpack.Raw(d1.Pack(10)), msgpack.Raw(d2.Pack(10)), int64(777)})
+	v, err := msgpack.Unmarshal(packed)
+	list, ok := v.([]any)
+	if err != nil || !ok || len(list) != 3 || list[2] != int64(777) {
+		t.Fatalf("Unmarshal = %#v, %v", v, err)
+	}
+	for i, d := range []*DictionaryValue{d1, d2} {
+		back, err := UnpackDictionary(dictMarshal(t, list[i]))
+		if err != nil || !bytes.Equal(back.Pack(10), d.Pack(10)) || back.LatestExpiration() != d.LatestExpiration() {
+			t.Fatalf("dictionary %d: %v", i, err)
+		}
+	}
+}
