@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/proto/dhtpb"
@@ -47,14 +48,39 @@ type loopNet struct {
 	mu       sync.Mutex
 	handlers map[PeerID]Handler
 	calls    []loopCall
+	noRecord bool          // do not record calls (big tests)
+	latency  time.Duration // one-way delay of every message (use inside synctest bubbles)
 }
 
 func newLoopNet() *loopNet { return &loopNet{handlers: map[PeerID]Handler{}} }
 
+// serve makes p reachable and served by h; a nil h makes p unknown (calls to it fail at once).
 func (l *loopNet) serve(p PeerID, h Handler) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if h == nil {
+		delete(l.handlers, p)
+		return
+	}
 	l.handlers[p] = h
+}
+
+// sleep waits the one-way latency, or until ctx is done.
+func (l *loopNet) sleep(ctx context.Context) error {
+	l.mu.Lock()
+	d := l.latency
+	l.mu.Unlock()
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (l *loopNet) endpoint(self PeerID) Transport { return loopEndpoint{net: l, self: self} }
@@ -89,8 +115,14 @@ func loopCallOf[Req, Resp proto.Message](ctx context.Context, e loopEndpoint, ki
 	e.net.mu.Unlock()
 	record := func() {
 		e.net.mu.Lock()
-		e.net.calls = append(e.net.calls, rec)
+		if !e.net.noRecord {
+			e.net.calls = append(e.net.calls, rec)
+		}
 		e.net.mu.Unlock()
+	}
+	if err := e.net.sleep(ctx); err != nil {
+		record()
+		return zero, fmt.Errorf("%w: %w", ErrNoResponse, err)
 	}
 	if h == nil {
 		record()
@@ -114,6 +146,9 @@ func loopCallOf[Req, Resp proto.Message](ctx context.Context, e loopEndpoint, ki
 		return zero, err
 	}
 	record()
+	if err := e.net.sleep(ctx); err != nil {
+		return zero, fmt.Errorf("%w: %w", ErrNoResponse, err)
+	}
 	out := newResp()
 	if err := proto.Unmarshal(rec.response, out); err != nil {
 		return zero, err
