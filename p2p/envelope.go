@@ -80,10 +80,15 @@ func encodeUnaryReply(callID []byte, response []byte, isError bool, errorText st
 	})
 }
 
-// decodeEnvelope parses a frame body strictly: proto2 required fields must be present (ErrDecode).
+// decodeEnvelope parses a frame body strictly: proto2 required fields must be present (ErrDecode), at
+// every depth, as gogo's Unmarshal in p2pd demands. proto.Unmarshal alone misses a required field
+// absent from a message inside a oneof, hence the explicit CheckInitialized.
 func decodeEnvelope(body []byte) (*p2pdpb.PersistentConnectionRequest, error) {
 	var env p2pdpb.PersistentConnectionRequest
 	if err := proto.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("%w: PersistentConnectionRequest: %w", ErrDecode, err)
+	}
+	if err := proto.CheckInitialized(&env); err != nil {
 		return nil, fmt.Errorf("%w: PersistentConnectionRequest: %w", ErrDecode, err)
 	}
 	return &env, nil
