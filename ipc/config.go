@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -76,11 +77,10 @@ type RSAValidatorSpec struct {
 	PrivateKeyFile string
 }
 
-// SchemaValidatorSpec is hivemind's SchemaValidator with the schema as data (dht/validator's JSON).
+// SchemaValidatorSpec is hivemind's SchemaValidator with the schema as data: ConfigJSON is the JSON
+// form of dht/validator.SchemaConfig (json.Marshal of one).
 type SchemaValidatorSpec struct {
-	SchemaJSON     []byte
-	Prefix         string
-	AllowExtraKeys bool
+	ConfigJSON []byte
 }
 
 // Validate checks every field and reports each bad one (errors wrap ErrInvalidConfig).
@@ -132,8 +132,8 @@ func (c NodeConfig) Validate() error {
 		if (v.RSA == nil) == (v.Schema == nil) {
 			bad(fmt.Sprintf("Validators[%d]", i), "exactly one of RSA and Schema must be set")
 		}
-		if v.Schema != nil && len(v.Schema.SchemaJSON) == 0 {
-			bad(fmt.Sprintf("Validators[%d].Schema.SchemaJSON", i), "empty")
+		if v.Schema != nil && !json.Valid(v.Schema.ConfigJSON) {
+			bad(fmt.Sprintf("Validators[%d].Schema.ConfigJSON", i), "not valid JSON")
 		}
 	}
 	return errors.Join(errs...)
@@ -181,11 +181,7 @@ func (c NodeConfig) toProto() *ipcpb.NodeConfig {
 			}})
 		case v.Schema != nil:
 			out.Validators = append(out.Validators, &ipcpb.ValidatorSpec{Kind: &ipcpb.ValidatorSpec_Schema{
-				Schema: &ipcpb.SchemaValidatorSpec{
-					SchemaJson:     v.Schema.SchemaJSON,
-					Prefix:         v.Schema.Prefix,
-					AllowExtraKeys: v.Schema.AllowExtraKeys,
-				},
+				Schema: &ipcpb.SchemaValidatorSpec{ConfigJson: v.Schema.ConfigJSON},
 			}})
 		}
 	}

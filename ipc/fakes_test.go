@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,8 @@ type fakeNode struct {
 	id     dht.ID
 	peer   string
 	maddrs []string
+
+	hanging atomic.Int32 // Get("hang") calls in flight, reported as ConnectedPeers
 
 	mu   sync.Mutex
 	recs map[string]dht.Result
@@ -97,6 +100,8 @@ func (n *fakeNode) Get(ctx context.Context, key dht.Key, _ dht.GetOptions) (*dht
 			return nil, fmt.Errorf("fake get: %w", fakeSentinels[name])
 		}
 		if s == "hang" {
+			n.hanging.Add(1)
+			defer n.hanging.Add(-1)
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
@@ -159,7 +164,7 @@ func (n *fakeNode) VisibleMaddrs(context.Context, bool) ([]string, error) { retu
 func (n *fakeNode) Stats() worker.NodeStats {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return worker.NodeStats{RoutingTableSize: 1, StoredKeys: len(n.recs)}
+	return worker.NodeStats{RoutingTableSize: 1, StoredKeys: len(n.recs), ConnectedPeers: int(n.hanging.Load())}
 }
 
 // inprocLauncher serves workers inside the test process through go-plugin's test mode and reattach.

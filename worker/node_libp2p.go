@@ -2,10 +2,249 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/dht/validator"
+	"github.com/hivemind-go/hivemind/p2p"
+	"github.com/hivemind-go/hivemind/p2p/dhtrpc"
+	"github.com/hivemind-go/hivemind/proto/ipcpb"
 )
 
-// NewLibp2pNode builds a p2p.Host and a dht.Node from spec and bootstraps it.
-func NewLibp2pNode(ctx context.Context, spec NodeSpec) (Node, error) {
-	return nil, errors.New("worker: libp2p node not wired yet")
+// libp2pNode is the production Node: a dht.Node served as DHTProtocol on a p2p.Host.
+type libp2pNode struct {
+	*dhtrpc.Node
+	host   *p2p.Host
+	peer   dht.PeerID
+	b58    string
+	maddrs []string
+}
+
+var _ Node = (*libp2pNode)(nil)
+
+// NewLibp2pNode builds a p2p.Host and a dht.Node from spec and bootstraps it: the host connects to
+// the initial peers, then the node pings them and looks its own ID up. Errors wrap
+// dht.ErrBootstrapFailed when no initial peer could be reached.
+func NewLibp2pNode(ctx context.Context, spec NodeSpec) (_ Node, err error) {
+	c := spec.Config
+	logger := spec.Logger
+	hostCfg := p2p.Config{
+		IdentityPath:  c.GetIdentityPath(),
+		ListenAddrs:   c.GetHostMaddrs(),
+		AnnounceAddrs: c.GetAnnounceMaddrs(),
+		InitialPeers:  c.GetInitialPeers(),
+		Logger:        logger,
+	}
+	if c.GetClientMode() {
+		hostCfg.DHTMode = p2p.DHTModeClient
+	}
+	if err := hostCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	dcfg, err := dhtConfig(c, spec)
+	if err != nil {
+		return nil, err
+	}
+	host, err := p2p.New(ctx, hostCfg)
+	if err != nil {
+		if errors.Is(err, p2p.ErrBootstrap) {
+			return nil, fmt.Errorf("%w: %w", dht.ErrBootstrapFailed, err)
+		}
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, host.Close())
+		}
+	}()
+	node, err := dhtrpc.NewNode(ctx, host, dcfg)
+	if err != nil {
+		return nil, err
+	}
+	id := host.ID()
+	return &libp2pNode{
+		Node:   node,
+		host:   host,
+		peer:   dhtrpc.PeerIDFromP2P(id),
+		b58:    id.String(),
+		maddrs: maddrStrings(host),
+	}, nil
+}
+
+// dhtConfig maps the parent's parameters onto dht.Config.
+func dhtConfig(c *ipcpb.NodeConfig, spec NodeSpec) (dht.Config, error) {
+	p := c.GetDht()
+	secs := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	cfg := dht.Config{
+		NodeID:                   spec.NodeID,
+		ClientMode:               c.GetClientMode(),
+		AllowBootstrapFailure:    p.GetAllowBootstrapFailure(),
+		LenientBootstrap:         p.GetLenientBootstrap(),
+		BootstrapTimeout:         secs(p.GetBootstrapTimeoutSeconds()),
+		BucketSize:               int(p.GetBucketSize()),
+		NumReplicas:              int(p.GetNumReplicas()),
+		DepthModulo:              int(p.GetDepthModulo()),
+		ParallelRPC:              int(p.GetParallelRpc()),
+		WaitTimeout:              secs(p.GetWaitTimeoutSeconds()),
+		NumWorkers:               int(p.GetNumWorkers()),
+		ChunkSize:                int(p.GetChunkSize()),
+		RefreshInterval:          secs(p.GetRefreshIntervalSeconds()),
+		DisableCacheLocally:      p.GetDisableCacheLocally(),
+		CacheNearest:             int(p.GetCacheNearest()),
+		CacheSize:                int(p.GetCacheSize()),
+		CacheRefreshBeforeExpiry: secs(p.GetCacheRefreshBeforeExpirySeconds()),
+		DisableCacheOnStore:      p.GetDisableCacheOnStore(),
+		DisableGetReuse:          p.GetDisableGetReuse(),
+		BlacklistTime:            secs(p.GetBlacklistTimeSeconds()),
+		BackoffRate:              p.GetBackoffRate(),
+		MaxStorageEntries:        int(p.GetMaxStorageEntries()),
+		Logger:                   spec.Logger,
+	}
+	for i, m := range c.GetInitialPeers() {
+		_, id, ok := strings.Cut(m, "/p2p/")
+		if !ok {
+			return cfg, fmt.Errorf("%w: initial_peers[%d] %q: no /p2p/<peer id>", ErrInvalidConfig, i, m)
+		}
+		id, _, _ = strings.Cut(id, "/")
+		pid, err := p2p.ParsePeerID(id)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: initial_peers[%d] %q: %w", ErrInvalidConfig, i, m, err)
+		}
+		dp := dhtrpc.PeerIDFromP2P(pid)
+		if !containsPeer(cfg.InitialPeers, dp) {
+			cfg.InitialPeers = append(cfg.InitialPeers, dp)
+		}
+	}
+	v, err := buildValidators(c.GetValidators(), spec)
+	if err != nil {
+		return cfg, err
+	}
+	if v != nil {
+		cfg.Validator = v
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return cfg, nil
+}
+
+func containsPeer(list []dht.PeerID, p dht.PeerID) bool {
+	for _, q := range list {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// buildValidators makes the composite validator of the specs (nil when there are none).
+func buildValidators(specs []*ipcpb.ValidatorSpec, spec NodeSpec) (dht.RecordValidator, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	var vs []dht.RecordValidator
+	for i, s := range specs {
+		switch k := s.GetKind().(type) {
+		case *ipcpb.ValidatorSpec_Rsa:
+			key, err := loadOrCreateRSAKey(k.Rsa.GetPrivateKeyFile())
+			if err != nil {
+				return nil, fmt.Errorf("%w: validators[%d]: %w", ErrInvalidConfig, i, err)
+			}
+			v, err := validator.NewRSASignature(key, spec.Logger)
+			if err != nil {
+				return nil, fmt.Errorf("%w: validators[%d]: %w", ErrInvalidConfig, i, err)
+			}
+			vs = append(vs, v)
+		case *ipcpb.ValidatorSpec_Schema:
+			v, err := newSchemaValidator(k.Schema.GetConfigJson())
+			if err != nil {
+				return nil, fmt.Errorf("%w: validators[%d]: %w", ErrInvalidConfig, i, err)
+			}
+			vs = append(vs, v)
+		default:
+			return nil, fmt.Errorf("%w: validators[%d]: no kind set", ErrInvalidConfig, i)
+		}
+	}
+	return validator.NewComposite(vs...), nil
+}
+
+// loadOrCreateRSAKey reads an RSA key file (PEM or DER, as hivemind writes), creating a 2048-bit
+// PKCS#1 PEM key when the file does not exist; an empty path gives a key for this process only.
+func loadOrCreateRSAKey(path string) (*rsa.PrivateKey, error) {
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			return validator.ParseRSAPrivateKey(data)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		data := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+		if err := writeFileAtomic(path, data); err != nil {
+			return nil, err
+		}
+	}
+	return key, nil
+}
+
+// PeerID returns the host's peer ID in both forms.
+func (n *libp2pNode) PeerID() (dht.PeerID, string) { return n.peer, n.b58 }
+
+// VisibleMaddrs returns the host's visible multiaddrs.
+func (n *libp2pNode) VisibleMaddrs(_ context.Context, latest bool) ([]string, error) {
+	if !latest {
+		return n.maddrs, nil
+	}
+	return maddrStrings(n.host), nil
+}
+
+// Stats reports the node's and the host's counters.
+func (n *libp2pNode) Stats() NodeStats {
+	s := n.Node.Stats()
+	return NodeStats{
+		RoutingTableSize: s.RoutingTable.NodeIDs,
+		StoredKeys:       s.StoredKeys,
+		CachedKeys:       s.CachedKeys,
+		ConnectedPeers:   len(n.host.Peers()),
+		RPCs: []RPCStats{
+			{Name: "rpc_ping", Sent: s.Sent.Ping, SentFailed: s.Failed.Ping, Received: s.Served.Ping},
+			{Name: "rpc_store", Sent: s.Sent.Store, SentFailed: s.Failed.Store, Received: s.Served.Store},
+			{Name: "rpc_find", Sent: s.Sent.Find, SentFailed: s.Failed.Find, Received: s.Served.Find},
+		},
+	}
+}
+
+// Close stops the node, then the host; it gives up waiting when ctx ends (the process is exiting).
+func (n *libp2pNode) Close(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- errors.Join(n.Node.Close(), n.host.Close()) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("close node: %w", ctx.Err())
+	}
+}
+
+func maddrStrings(h *p2p.Host) []string {
+	ms := h.VisibleMaddrs()
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
 }

@@ -482,15 +482,13 @@ func (x *RSAValidatorSpec) GetPrivateKeyFile() string {
 	return ""
 }
 
-// SchemaValidatorSpec: hivemind's SchemaValidator, with the schema as data (dht/validator's JSON form).
+// SchemaValidatorSpec: hivemind's SchemaValidator with the schema as data: the JSON form of
+// dht/validator.SchemaConfig (models with their prefixes and fields, allow_extra_keys).
 type SchemaValidatorSpec struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	SchemaJson []byte                 `protobuf:"bytes,1,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
-	// Key prefix (hivemind's prefix=...): field names are "<prefix>_<field>".
-	Prefix         string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	AllowExtraKeys bool   `protobuf:"varint,3,opt,name=allow_extra_keys,json=allowExtraKeys,proto3" json:"allow_extra_keys,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConfigJson    []byte                 `protobuf:"bytes,1,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SchemaValidatorSpec) Reset() {
@@ -523,25 +521,11 @@ func (*SchemaValidatorSpec) Descriptor() ([]byte, []int) {
 	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *SchemaValidatorSpec) GetSchemaJson() []byte {
+func (x *SchemaValidatorSpec) GetConfigJson() []byte {
 	if x != nil {
-		return x.SchemaJson
+		return x.ConfigJson
 	}
 	return nil
-}
-
-func (x *SchemaValidatorSpec) GetPrefix() string {
-	if x != nil {
-		return x.Prefix
-	}
-	return ""
-}
-
-func (x *SchemaValidatorSpec) GetAllowExtraKeys() bool {
-	if x != nil {
-		return x.AllowExtraKeys
-	}
-	return false
 }
 
 type ConfigureRequest struct {
@@ -2096,12 +2080,10 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x06schema\x18\x02 \x01(\v2$.hivemind.ipc.v1.SchemaValidatorSpecH\x00R\x06schemaB\x06\n" +
 	"\x04kind\"<\n" +
 	"\x10RSAValidatorSpec\x12(\n" +
-	"\x10private_key_file\x18\x01 \x01(\tR\x0eprivateKeyFile\"x\n" +
+	"\x10private_key_file\x18\x01 \x01(\tR\x0eprivateKeyFile\"6\n" +
 	"\x13SchemaValidatorSpec\x12\x1f\n" +
-	"\vschema_json\x18\x01 \x01(\fR\n" +
-	"schemaJson\x12\x16\n" +
-	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12(\n" +
-	"\x10allow_extra_keys\x18\x03 \x01(\bR\x0eallowExtraKeys\"a\n" +
+	"\vconfig_json\x18\x01 \x01(\fR\n" +
+	"configJson\"a\n" +
 	"\x10ConfigureRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x123\n" +
 	"\x06config\x18\x02 \x01(\v2\x1b.hivemind.ipc.v1.NodeConfigR\x06config\"\x86\x01\n" +
