@@ -17,6 +17,7 @@ type testSwarm struct {
 	net   *loopNet
 	nodes []*Node
 	clock *fakeClock
+	extra int // nodes started outside the swarm
 }
 
 func testPeer(i int) PeerID { return PeerID(fmt.Sprintf("peer-%03d", i)) }
@@ -41,12 +42,33 @@ func newTestSwarm(t testing.TB, n int, tweak func(i int, cfg *Config)) *testSwar
 // add starts one more node with cfg.
 func (s *testSwarm) add(t testing.TB, cfg Config) *Node {
 	t.Helper()
-	p := testPeer(len(s.nodes))
+	node, err := s.startAs(testPeer(len(s.nodes)), cfg)
+	if err != nil {
+		t.Fatalf("node %d: %v", len(s.nodes), err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	s.nodes = append(s.nodes, node)
+	return node
+}
+
+// start starts a node outside the swarm's list (the caller closes it).
+func (s *testSwarm) start(cfg Config) (*Node, error) {
+	s.extra++
+	return s.startAs(PeerID(fmt.Sprintf("extra-%03d", s.extra)), cfg)
+}
+
+// startAs starts a node as peer p, served on the swarm's network before New returns (as a real
+// adapter would: the initial peers ping it back during bootstrap).
+func (s *testSwarm) startAs(p PeerID, cfg Config) (*Node, error) {
 	if cfg.NodeID == (ID{}) {
 		cfg.NodeID = HashID([]byte(p))
 	}
 	// Serve before New returns: the initial peer pings us back during bootstrap.
-	late := &lateHandler{id: cfg.NodeID, clock: s.clock, ready: make(chan struct{})}
+	var clock Clock = SystemClock{}
+	if cfg.Clock != nil {
+		clock = cfg.Clock
+	}
+	late := &lateHandler{id: cfg.NodeID, clock: clock, ready: make(chan struct{})}
 	if !cfg.ClientMode {
 		s.net.serve(p, late)
 	}
@@ -54,14 +76,13 @@ func (s *testSwarm) add(t testing.TB, cfg Config) *Node {
 	late.node = node
 	close(late.ready)
 	if err != nil {
-		t.Fatalf("node %d: %v", len(s.nodes), err)
+		s.net.serve(p, nil)
+		return nil, err
 	}
 	if !cfg.ClientMode {
 		s.net.serve(p, node)
 	}
-	t.Cleanup(func() { _ = node.Close() })
-	s.nodes = append(s.nodes, node)
-	return node
+	return node, nil
 }
 
 // lateHandler serves a node while New bootstraps it: pings are answered with the node ID it will

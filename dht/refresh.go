@@ -7,7 +7,8 @@ import (
 
 // refreshLoop is the routing-table refresh (spec §2.9, quirk Q4 fixed: hivemind's loop crashes the
 // first time it fires). Every RefreshInterval, each bucket not updated during the last interval is
-// refreshed by a lookup of a random ID inside it (one multi-query lookup for all of them). Peers
+// refreshed by a lookup of a random ID inside it (a bucket last updated exactly one interval ago
+// counts as stale) (one multi-query lookup for all of them). Peers
 // that fail to answer are evicted by the lookup itself, as in hivemind. It runs on a tracked
 // goroutine until the node closes.
 func (n *Node) refreshLoop(ctx context.Context) {
@@ -31,7 +32,7 @@ func (n *Node) refreshBuckets(ctx context.Context) {
 	n.mu.Unlock()
 	var ids []ID
 	for _, b := range buckets {
-		if b.LastUpdated < threshold {
+		if b.LastUpdated <= threshold {
 			ids = append(ids, b.RandomID(RandomID()))
 		}
 	}
