@@ -10,6 +10,10 @@
 //
 // Encoding always picks the smallest form, and floats are always float64, exactly as hivemind writes
 // them. Decoding accepts every valid form (non-minimal ints, float32, ...) and rejects trailing data.
+// Decoded integers are int64 whenever they fit, uint64 only in [2^63, 2^64): switch on both.
+//
+// Errors wrap the sentinels of errors.go. The package holds no state: every function is safe for
+// concurrent use (a *Map value is not: see Map).
 package msgpack
 
 // Tuple is hivemind's tuple: msgpack ext type 0x40 wrapping an array. It decodes back to a Tuple, so a
