@@ -99,7 +99,7 @@ func (l *ExecLauncher) Launch(ctx context.Context, spec LaunchSpec) (Process, er
 	if logger == nil {
 		logger = slog.Default()
 	}
-	logger = logger.With("worker", spec.Name)
+	logger = logger.With("slot", spec.Name)
 	slot := &runnerSlot{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: Handshake(),

@@ -26,7 +26,7 @@ type Launcher interface {
 type LaunchSpec struct {
 	// Name identifies the worker in logs (a pool slot's name).
 	Name string
-	// Logger receives the worker's log lines (with the worker=Name attribute added by the launcher).
+	// Logger receives the worker's log lines (with the slot=Name attribute added by the launcher).
 	// Default slog.Default().
 	Logger *slog.Logger
 }

@@ -60,10 +60,8 @@ func run(cfg ServerConfig) int {
 	// Capture stderr before go-plugin swaps os.Stderr for its stdio pipe; stdout is reserved for the
 	// handshake line and nothing else ever writes to it.
 	stderr := os.Stderr
+	// The parent attaches the slot name to every relayed line.
 	logger := NewLogger(stderr, parseLevel(os.Getenv(EnvLogLevel)))
-	if slot := os.Getenv(ipcpb.EnvSlot); slot != "" {
-		logger = logger.With("slot", slot)
-	}
 	slog.SetDefault(logger) // this process is a worker: its default logger is the relay
 	cfg.Logger = logger
 

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const statusAbout = `Shows the workers of a running "supervisor run": state, pid, peer ID, restarts, routing-table
+size, stored keys and last exit. It finds the supervisor through the admin address file in the state
+directory, or --admin-addr.`
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", "status [flags]", statusAbout, stderr)
+	stateDir := fs.String("state-dir", defaultStateDir(), "the supervisor's state directory")
+	adminAddr := fs.String("admin-addr", "", "the supervisor's admin endpoint (host:port); overrides --state-dir")
+	asJSON := fs.Bool("json", false, "print the raw JSON status")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("status takes no arguments, got %q", pos)
+	}
+	addr := *adminAddr
+	if addr == "" {
+		data, err := os.ReadFile(filepath.Join(*stateDir, adminAddrFile))
+		if err != nil {
+			return fmt.Errorf("no running supervisor found in %s (is \"supervisor run\" running? try --state-dir or --admin-addr)", *stateDir)
+		}
+		addr = strings.TrimSpace(string(data))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return usagef("--admin-addr %q: %v", addr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("supervisor at %s does not answer: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("supervisor at %s: %s", addr, resp.Status)
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var st struct {
+		PID      int    `json:"pid"`
+		StateDir string `json:"state_dir"`
+		Slots    []struct {
+			Name             string   `json:"name"`
+			State            string   `json:"state"`
+			PID              int      `json:"pid"`
+			PeerID           string   `json:"peer_id"`
+			Maddrs           []string `json:"maddrs"`
+			Restarts         int      `json:"restarts"`
+			LastExit         string   `json:"last_exit"`
+			Error            string   `json:"error"`
+			RoutingTableSize int      `json:"routing_table_size"`
+			StoredKeys       int      `json:"stored_keys"`
+			ConnectedPeers   int      `json:"connected_peers"`
+		} `json:"slots"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("supervisor at %s: bad status: %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "supervisor pid %d, state %s\n", st.PID, st.StateDir)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER\tSTATE\tPID\tPEER ID\tRESTARTS\tROUTING\tKEYS\tPEERS\tLAST EXIT")
+	for _, s := range st.Slots {
+		last := s.LastExit
+		if s.Error != "" {
+			last = s.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.State, s.PID, s.PeerID,
+			s.Restarts, s.RoutingTableSize, s.StoredKeys, s.ConnectedPeers, last)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range st.Slots {
+		for _, m := range s.Maddrs {
+			fmt.Fprintf(stdout, "%s  %s\n", s.Name, m)
+		}
+	}
+	return nil
+}

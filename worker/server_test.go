@@ -1,0 +1,159 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/proto/ipcpb"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// libp2p and its dependencies keep a few process-wide goroutines once used.
+		goleak.IgnoreAnyFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/tcp.(*tcpListener).Accept"),
+	)
+}
+
+func testServer(t *testing.T) *Server {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s := NewServer(ServerConfig{Logger: logger})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	return s
+}
+
+func configure(t *testing.T, ctx context.Context, s *Server, cfg *ipcpb.NodeConfig) *ipcpb.ConfigureResponse {
+	t.Helper()
+	resp, err := s.Configure(ctx, &ipcpb.ConfigureRequest{Version: ipcpb.ConfigVersion, Config: cfg})
+	require.NoError(t, err)
+	return resp
+}
+
+func pack(t *testing.T, v any) []byte {
+	b, err := msgpack.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+func TestTwoLibp2pWorkersShareRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := testServer(t)
+	ra := configure(t, ctx, a, &ipcpb.NodeConfig{StateDir: t.TempDir()})
+	require.NotEmpty(t, ra.GetPeer().GetVisibleMaddrs())
+	b := testServer(t)
+	configure(t, ctx, b, &ipcpb.NodeConfig{InitialPeers: ra.GetPeer().GetVisibleMaddrs()})
+
+	key := &ipcpb.Key{Data: pack(t, "shared")}
+	exp := dht.SystemClock{}.Now() + 600
+	st, err := a.Store(ctx, &ipcpb.StoreRequest{Item: &ipcpb.StoreItem{Key: key, Value: pack(t, "hello"), Expiration: exp}})
+	require.NoError(t, err)
+	assert.True(t, st.GetResult().GetStored())
+
+	got, err := b.Get(ctx, &ipcpb.GetRequest{Key: key})
+	require.NoError(t, err)
+	require.True(t, got.GetResult().GetFound())
+	assert.Equal(t, pack(t, "hello"), got.GetResult().GetValue().GetValue())
+
+	stats, err := a.Stats(ctx, &ipcpb.StatsRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), stats.GetRoutingTableSize())
+	assert.Equal(t, uint64(1), stats.GetPersistedRecords())
+}
+
+func TestRestartKeepsIdentityNodeIDAndRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	a := testServer(t)
+	r1 := configure(t, ctx, a, &ipcpb.NodeConfig{StateDir: dir})
+	key := &ipcpb.Key{Data: []byte("raw-key"), Raw: true}
+	live := dht.SystemClock{}.Now() + 600
+	_, err := a.StoreMany(ctx, &ipcpb.StoreManyRequest{Items: []*ipcpb.StoreItem{
+		{Key: key, Value: pack(t, 1), Expiration: live},
+		{Key: &ipcpb.Key{Data: pack(t, "dict")}, Subkey: pack(t, "sub"), HasSubkey: true, Value: pack(t, 2), Expiration: live},
+		{Key: &ipcpb.Key{Data: pack(t, "old")}, Value: pack(t, 3), Expiration: dht.SystemClock{}.Now() + 60},
+	}})
+	require.NoError(t, err)
+	require.NoError(t, a.Close(ctx))
+	_, err = a.Get(ctx, &ipcpb.GetRequest{Key: key})
+	assert.Equal(t, codes.Unavailable, status.Code(err), "calls after Close fail with dht.ErrShutdown")
+
+	// The restart happens "two minutes later": the record "old" has expired and is dropped.
+	b := NewServer(ServerConfig{Logger: a.logger, Clock: shiftedClock(120)})
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	r2 := configure(t, ctx, b, &ipcpb.NodeConfig{StateDir: dir})
+	assert.Equal(t, r1.GetPeer().GetPeerIdB58(), r2.GetPeer().GetPeerIdB58())
+	assert.Equal(t, r1.GetNodeId(), r2.GetNodeId())
+	assert.Equal(t, uint64(2), r2.GetReloadedRecords())
+	assert.FileExists(t, filepath.Join(dir, identityFile))
+	got, err := b.Get(ctx, &ipcpb.GetRequest{Key: key})
+	require.NoError(t, err)
+	assert.True(t, got.GetResult().GetFound())
+}
+
+func TestCallsBeforeConfigureAndTwice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := testServer(t)
+	_, err := s.Get(ctx, &ipcpb.GetRequest{Key: &ipcpb.Key{}})
+	assertReason(t, err, codes.FailedPrecondition, ipcpb.ReasonNotConfigured)
+	_, err = s.Configure(ctx, &ipcpb.ConfigureRequest{Version: 99})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	configure(t, ctx, s, &ipcpb.NodeConfig{})
+	_, err = s.Configure(ctx, &ipcpb.ConfigureRequest{Version: ipcpb.ConfigVersion})
+	assertReason(t, err, codes.FailedPrecondition, ipcpb.ReasonAlreadyConfigured)
+	_, err = s.Get(ctx, &ipcpb.GetRequest{})
+	assertReason(t, err, codes.InvalidArgument, ipcpb.ReasonInvalidArgument)
+}
+
+func TestBootstrapFailureIsTheConfigureError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := testServer(t)
+	// A peer ID nobody listens for, on a loopback port nothing listens on.
+	_, err := s.Configure(ctx, &ipcpb.ConfigureRequest{Version: ipcpb.ConfigVersion, Config: &ipcpb.NodeConfig{
+		InitialPeers: []string{"/ip4/127.0.0.1/tcp/9/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"},
+		Dht:          &ipcpb.DHTParams{WaitTimeoutSeconds: 1},
+	}})
+	assertReason(t, err, codes.Unavailable, ipcpb.ReasonBootstrapFailed)
+	assert.Contains(t, status.Convert(err).Message(), "127.0.0.1")
+}
+
+func assertReason(t *testing.T, err error, code codes.Code, reason string) {
+	t.Helper()
+	st := status.Convert(err)
+	require.Equal(t, code, st.Code(), "status %v", err)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			assert.Equal(t, reason, info.GetReason())
+			assert.Equal(t, ipcpb.ErrorDomain, info.GetDomain())
+			return
+		}
+	}
+	t.Fatalf("no ErrorInfo in %v", err)
+}
+
+// shiftedClock is the system clock moved by a number of seconds.
+type shiftedClock float64
+
+func (c shiftedClock) Now() float64 { return dht.SystemClock{}.Now() + float64(c) }
