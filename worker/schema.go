@@ -2,7 +2,6 @@ package worker
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -15,5 +14,5 @@ func newSchemaValidator(configJSON []byte) (dht.RecordValidator, error) {
 	if err := json.Unmarshal(configJSON, &cfg); err != nil {
 		return nil, fmt.Errorf("schema config: %w", err)
 	}
-	return nil, errors.New("schema validator: not available in this build yet")
+	return validator.NewSchema(cfg)
 }
