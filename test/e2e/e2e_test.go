@@ -358,4 +358,3 @@ func TestDHTCommandPrintsMaddrsAndStatus(t *testing.T) {
 		}
 	}
 }
-
