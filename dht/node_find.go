@@ -2,7 +2,6 @@ package dht
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -190,11 +189,4 @@ func (b *peerBook) ids() []ID {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.order)
-}
-
-// String is for debugging.
-func (b *peerBook) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return fmt.Sprintf("peerBook(%d)", len(b.peers))
 }

@@ -70,10 +70,11 @@ func (n *Node) GetMany(ctx context.Context, keys []Key, opts GetOptions) ([]*Res
 }
 
 // search starts the searches of ids (hivemind's get_many_by_id) and returns their states. stop
-// abandons them: the network part of searches that have not finished stops and they finish with no
-// result. Once every state is done the lookup may still await FIND answers in flight (their
-// routing-table updates are worth having); it then ends on its own. isRefresh marks a cache refresh: the local cache is
-// not a candidate, a found value is always cached, and no further refresh is scheduled.
+// abandons them: the network part of searches that have not finished stops and they finish with
+// what they found so far. Once every state is done the lookup may still await FIND answers in
+// flight (their routing-table updates are worth having); it then ends on its own, on a goroutine
+// the node tracks. isRefresh marks a cache refresh: the local cache is not a candidate, a found
+// value is always cached, and no further refresh is scheduled.
 func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchState, context.CancelFunc) {
 	states := make([]*searchState, len(ids))
 	byID := make(map[ID]*searchState, len(ids))
@@ -306,7 +307,7 @@ func (st *searchState) snapshot() *foundValue {
 	return &v
 }
 
-// rawResult turns a regular value's bytes into a Result value (signatures stripped).
+// stripRegular returns a regular value's bytes as a Result value, the signatures stripped.
 func stripRegular(key ID, value []byte, expiration float64, validator RecordValidator) msgpack.Raw {
 	if validator != nil {
 		value = validator.StripValue(Record{Key: key.Bytes(), Subkey: []byte(TagRegular), Value: value, Expiration: expiration})

@@ -1,7 +1,6 @@
 package dht
 
 import (
-	"context"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -281,5 +280,3 @@ func (s *testSwarm) stop(i int) {
 	s.net.serve(s.nodes[i].PeerID(), nil)
 	_ = s.nodes[i].Close()
 }
-
-var _ = context.Background
