@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -83,7 +84,7 @@ func run(cfg ServerConfig) int {
 			HandshakeConfig: Handshake(),
 			Plugins:         PluginSet(srv),
 			GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-				s := grpc.NewServer(opts...)
+				s := grpc.NewServer(append(opts, grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 				grpcCh <- s
 				return s
 			},
