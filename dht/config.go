@@ -82,7 +82,9 @@ type Config struct {
 	// CacheNearest is the number of nearest visited nodes a found value is pushed to as cache.
 	// Default 1; negative disables.
 	CacheNearest int
-	// CacheSize bounds the local cache (entries; earliest expiration evicted first). 0 = unbounded.
+	// CacheSize bounds the local cache: keys plus dictionary subkeys, the earliest expirations
+	// evicted first (quirk Q9, as hivemind). 0 means the storage bounds (MaxStorageEntries,
+	// MaxStorageBytes); hivemind's default is unbounded.
 	CacheSize int
 	// CacheRefreshBeforeExpiry: cached values that were used are re-fetched this long before they
 	// expire. Default 5 s; negative disables.

@@ -279,3 +279,53 @@ func TestDHTNode(t *testing.T) {
 	}
 	checkDict(map[string][2]any{"k1": {int64(123), now + 10}, "k2": {int64(567), now + 30}, "k3": {int64(890), now + 50}}, now+50)
 }
+
+// TestLatestMergesReplicas: GET latest merges the dictionaries of every replica subkey by subkey
+// and lets a newer regular value win, while a plain GET stops at the first replica's value
+// (spec §2.6, hivemind's add_candidate).
+func TestLatestMergesReplicas(t *testing.T) {
+	s := newTestSwarm(t, 8, nil)
+	ctx := t.Context()
+	now := s.clock.Now()
+	put := func(n *Node, key string, subkey any, value any, exp float64) {
+		t.Helper()
+		v, _ := msgpack.Marshal(value)
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		var ok bool
+		var err error
+		if subkey == nil {
+			ok, err = n.storage.Store(MustKey(key).ID(), v, exp, now)
+		} else {
+			ok, err = n.storage.StoreSubkey(MustKey(key).ID(), []byte(mp(t, subkey)), v, exp, now)
+		}
+		if !ok || err != nil {
+			t.Fatalf("put: %v %v", ok, err)
+		}
+	}
+	put(s.nodes[1], "dict", "a", 1, now+10)
+	put(s.nodes[2], "dict", "b", 2, now+20)
+	put(s.nodes[3], "dict", "a", 3, now+5) // older than node 1's a
+	put(s.nodes[1], "mixed", "a", 1, now+10)
+	put(s.nodes[2], "mixed", nil, "regular", now+30)
+
+	plain, err := s.nodes[6].Get(ctx, MustKey("dict"), GetOptions{})
+	if err != nil || plain == nil || !plain.IsDictionary || len(plain.Dictionary) != 1 {
+		t.Errorf("plain get = %+v, %v; want one replica's dictionary", plain, err)
+	}
+	latest, err := s.nodes[7].Get(ctx, MustKey("dict"), GetOptions{Latest: true})
+	if err != nil || latest == nil || !latest.IsDictionary || latest.Expiration != now+20 {
+		t.Fatalf("latest get = %+v, %v", latest, err)
+	}
+	d := dictOf(latest)
+	if len(d) != 2 || d[mp(t, "a")].Expiration != now+10 || d[mp(t, "b")].Expiration != now+20 {
+		t.Errorf("merged dictionary = %+v", latest.Dictionary)
+	}
+	mustEqualValue(t, "a", d[mp(t, "a")].Value, int64(1))
+
+	mixed, err := s.nodes[7].Get(ctx, MustKey("mixed"), GetOptions{Latest: true})
+	if err != nil || mixed == nil || mixed.IsDictionary || mixed.Expiration != now+30 {
+		t.Fatalf("mixed latest = %+v, %v; want the newer regular value", mixed, err)
+	}
+	mustEqualValue(t, "mixed", mixed.Value, "regular")
+}
