@@ -127,7 +127,11 @@ func (c Config) Validate() error {
 	if c.StreamIdleTimeout < 0 {
 		bad("StreamIdleTimeout", "negative (%v)", c.StreamIdleTimeout)
 	}
-	errs = append(errs, c.Limits.validate(bad)...)
+	c.Limits.validate(bad)
+	if d := c.withDefaults(); c.MaxMessageSize >= 0 && c.Limits.MaxMemoryPerPeer >= 0 &&
+		d.Limits.MaxMemoryPerPeer < int64(d.MaxMessageSize) {
+		bad("Limits.MaxMemoryPerPeer", "%d cannot hold one frame of MaxMessageSize (%d)", d.Limits.MaxMemoryPerPeer, d.MaxMessageSize)
+	}
 	return errors.Join(errs...)
 }
 

@@ -64,10 +64,6 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if cfg.Limits.MaxMemoryPerPeer < int64(cfg.MaxMessageSize) {
-		return nil, fmt.Errorf("%w: Limits.MaxMemoryPerPeer (%d) cannot hold one MaxMessageSize frame (%d)",
-			ErrInvalidConfig, cfg.Limits.MaxMemoryPerPeer, cfg.MaxMessageSize)
-	}
 	key, err := loadKey(cfg)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ func TestConfigValidate(t *testing.T) {
 			BootstrapTimeout: -1, Limits: Limits{MaxConns: -1, ConnManagerLow: 600},
 		}, fields: []string{"DHTMode", "Reachability", "MaxMessageSize", "StreamIdleTimeout", "BootstrapTimeout",
 			"Limits.MaxConns", "Limits.ConnManagerLow"}},
+		{name: "per-peer memory below one frame", cfg: Config{MaxMessageSize: 8 << 20, Limits: Limits{MaxMemoryPerPeer: 4 << 20}},
+			fields: []string{"Limits.MaxMemoryPerPeer"}},
 		{name: "identity twice", cfg: Config{IdentityPath: "x", PrivateKey: mustKey(t)}, fields: []string{"IdentityPath"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +77,31 @@ func TestNewDefaults(t *testing.T) {
 	}
 	assert.Equal(t, DefaultMaxMessageSize, h.cfg.MaxMessageSize)
 	require.NotNil(t, h.kad, "kad DHT runs for peer routing")
+}
+
+func TestNewOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"dht client", Config{DHTMode: DHTModeClient}},
+		{"dht auto", Config{DHTMode: DHTModeAuto}},
+		{"reachability public", Config{Reachability: ReachabilityPublic}},
+		{"reachability private", Config{Reachability: ReachabilityPrivate}},
+		{"explicit limits", Config{MaxMessageSize: 1 << 20, StreamIdleTimeout: time.Minute, UserAgent: "test/1",
+			Limits: Limits{MaxConns: 64, MaxConnsPerPeer: 2, MaxStreams: 256, MaxStreamsPerPeer: 16,
+				MaxMemory: 256 << 20, MaxMemoryPerPeer: 8 << 20, ConnManagerLow: 4, ConnManagerHigh: 8, ConnManagerGrace: time.Second}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := newTCPHost(t, tc.cfg), newTCPHost(t, tc.cfg)
+			registerEcho(t, server)
+			_, err := client.Connect(testContext(t), server.VisibleMaddrs()[0].String())
+			require.NoError(t, err)
+			assertStillServing(t, server, client)
+		})
+	}
+	_, err := New(testContext(t), Config{DHTMode: "sometimes"})
+	assert.ErrorIs(t, err, ErrInvalidConfig)
 }
 
 func TestIdentityPathKeepsPeerID(t *testing.T) {

@@ -52,7 +52,8 @@ type Limits struct {
 	ConnManagerGrace time.Duration
 }
 
-func (l Limits) validate(bad func(field, format string, args ...any)) []error {
+// validate reports each invalid field through bad.
+func (l Limits) validate(bad func(field, format string, args ...any)) {
 	neg := func(field string, v int64) {
 		if v < 0 {
 			bad("Limits."+field, "negative (%d)", v)
@@ -71,7 +72,6 @@ func (l Limits) validate(bad func(field, format string, args ...any)) []error {
 	if l.ConnManagerLow >= 0 && l.ConnManagerHigh >= 0 && d.ConnManagerLow > d.ConnManagerHigh {
 		bad("Limits.ConnManagerLow", "%d is above ConnManagerHigh (%d)", d.ConnManagerLow, d.ConnManagerHigh)
 	}
-	return nil
 }
 
 func (l Limits) withDefaults() Limits {

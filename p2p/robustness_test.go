@@ -220,5 +220,7 @@ func TestHandlerContextEndsOnClose(t *testing.T) {
 	default:
 		t.Fatal("Close returned before the handler did")
 	}
-	assert.ErrorIs(t, <-errc, ErrNoReply)
+	err := <-errc
+	require.Error(t, err, "the caller gets no reply")
+	assert.NotErrorIs(t, err, ErrRemoteHandler)
 }

@@ -232,8 +232,18 @@ func TestHandlerErrors(t *testing.T) {
 			_, err := CallUnary[num](ctx, client, server.ID(), "S.rpc_temp", n(1))
 			require.NoError(t, err)
 			server.RemoveHandler("S.rpc_temp")
+			// Until identify push tells the client, it negotiates lazily and the server resets the
+			// stream with a "negotiation failed" code; mocknet cannot carry that code.
 			_, err = CallUnary[num](ctx, client, server.ID(), "S.rpc_temp", n(1))
-			assert.ErrorIs(t, err, ErrProtocolNotSupported)
+			if kind == netMock {
+				assert.True(t, errors.Is(err, ErrProtocolNotSupported) || errors.Is(err, ErrNoReply), "%v", err)
+			} else {
+				assert.ErrorIs(t, err, ErrProtocolNotSupported)
+			}
+			require.Eventually(t, func() bool {
+				_, err = CallUnary[num](ctx, client, server.ID(), "S.rpc_temp", n(1))
+				return errors.Is(err, ErrProtocolNotSupported)
+			}, testTimeout, 20*time.Millisecond, "after identify push: %v", err)
 			// The name is free again.
 			require.NoError(t, AddUnaryHandler(server, "S.rpc_temp", func(_ context.Context, _ PeerID, r num) (num, error) { return r, nil }))
 		})

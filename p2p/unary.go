@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -177,8 +178,8 @@ func (h *Host) CallUnaryBytes(ctx context.Context, p PeerID, name string, data [
 	if err != nil {
 		return nil, err
 	}
-	if len(frame) > h.cfg.MaxMessageSize+maxUvarintLen {
-		return nil, fmt.Errorf("%w: %d-byte request to %s, cap %d", ErrFrameTooLarge, len(frame), name, h.cfg.MaxMessageSize)
+	if body, _ := binary.Uvarint(frame); body > uint64(h.cfg.MaxMessageSize) {
+		return nil, fmt.Errorf("%w: %d-byte request envelope to %s, cap %d", ErrFrameTooLarge, body, name, h.cfg.MaxMessageSize)
 	}
 	s, err := h.openStream(ctx, p, name)
 	if err != nil {

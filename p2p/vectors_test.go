@@ -103,8 +103,8 @@ type streamDecodeCase struct {
 }
 
 type unaryEnvelopeFile struct {
-	UnaryInbound     []unaryCase         `json:"unary_inbound"`
-	UnaryOutbound    []unaryCase         `json:"unary_outbound"`
+	UnaryInbound     []unaryCase `json:"unary_inbound"`
+	UnaryOutbound    []unaryCase `json:"unary_outbound"`
 	UnaryLocalErrors []struct {
 		Name  string        `json:"name"`
 		Error vectors.Error `json:"error"`
