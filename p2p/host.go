@@ -175,9 +175,13 @@ func hostOptions(cfg Config, key crypto.PrivKey, kad **kaddht.IpfsDHT) ([]libp2p
 	case ReachabilityPrivate:
 		opts = append(opts, libp2p.ForceReachabilityPrivate())
 	}
-	mode := map[DHTMode]kaddht.ModeOpt{
-		DHTModeServer: kaddht.ModeServer, DHTModeClient: kaddht.ModeClient, DHTModeAuto: kaddht.ModeAuto,
-	}[cfg.DHTMode]
+	mode := kaddht.ModeServer
+	switch cfg.DHTMode {
+	case DHTModeClient:
+		mode = kaddht.ModeClient
+	case DHTModeAuto:
+		mode = kaddht.ModeAuto
+	}
 	opts = append(opts, libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
 		// Default /ipfs prefix, no bootstrap peers (never joins the public IPFS DHT on its own), no
 		// routing-table or address filters: as p2pd runs it.

@@ -99,6 +99,12 @@ func GenerateIdentity(path string, kt KeyType) (peer.ID, error) {
 	if err := writeIdentity(path, key); err != nil {
 		return "", err
 	}
+	return IdentityPeerID(key)
+}
+
+// IdentityPeerID returns the peer ID of an identity key: the multihash of its public key ("Qm…" for
+// RSA, "12D3KooW…" for Ed25519), as p2pd reports it.
+func IdentityPeerID(key crypto.PrivKey) (PeerID, error) {
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return "", fmt.Errorf("%w: peer id: %w", ErrIdentity, err)

@@ -59,7 +59,7 @@ func TestIdentityVectors(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, tc.File, 0o400))
 			key, err := LoadIdentity(path)
 			require.NoError(t, err)
-			id, err := peer.IDFromPrivateKey(key)
+			id, err := IdentityPeerID(key)
 			require.NoError(t, err)
 			assert.Equal(t, tc.PeerIDB58, id.String())
 			assert.Equal(t, []byte(tc.PeerIDHex), PeerIDBytes(id))

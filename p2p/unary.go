@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -117,11 +118,12 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 	isError, errText := herr != nil, ""
 	if isError {
 		errText = herr.Error()
-	} else if len(resp) > h.cfg.MaxMessageSize {
-		log.Warn("unary response over the size cap; replying with an error", "size", len(resp))
-		isError, errText, resp = true, responseTooLargeText, nil
 	}
 	frame, err := encodeUnaryReply(req.callID, resp, isError, errText)
+	if body, _ := binary.Uvarint(frame); err == nil && body > uint64(h.cfg.MaxMessageSize) {
+		log.Warn("unary reply over the size cap; replying with an error instead", "size", body)
+		frame, err = encodeUnaryReply(req.callID, nil, true, responseTooLargeText)
+	}
 	if err != nil {
 		log.Error("cannot encode unary reply", "err", err)
 		_ = s.Reset()
@@ -137,9 +139,7 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 }
 
 // runUnary calls fn, turning a panic into an error reply.
-func runUnary(ctx context.Context, fn UnaryBytesHandler, from PeerID, data []byte, log interface {
-	Error(string, ...any)
-}) (resp []byte, err error) {
+func runUnary(ctx context.Context, fn UnaryBytesHandler, from PeerID, data []byte, log *slog.Logger) (resp []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("unary handler panicked", "panic", r, "stack", string(debug.Stack()))
