@@ -309,6 +309,22 @@ func TestCancellationReachesHandler(t *testing.T) {
 			assert.ErrorIs(t, err, context.DeadlineExceeded)
 			awaitCancel(t)
 		})
+		t.Run("stream caller cancels its context", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(testContext(t))
+			cs, err := OpenStream[num, num](ctx, client, server.ID(), "S.rpc_block_stream")
+			require.NoError(t, err)
+			defer cs.Close()
+			require.NoError(t, cs.Send(n(2)))
+			require.NoError(t, cs.CloseSend())
+			first, err := cs.Recv()
+			require.NoError(t, err)
+			assert.Equal(t, int64(2), first.GetValue())
+			<-started
+			cancel()
+			_, err = cs.Recv()
+			assert.ErrorIs(t, err, context.Canceled)
+			awaitCancel(t)
+		})
 		t.Run("unary -> stream caller stops iterating", func(t *testing.T) {
 			for m, err := range CallUnaryToStream[num](testContext(t), client, server.ID(), "S.rpc_block_stream", n(5)) {
 				require.NoError(t, err)
