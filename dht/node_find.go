@@ -37,6 +37,9 @@ func (n *Node) FindNearestNodes(ctx context.Context, queries []ID, k int, exclud
 		book:           book,
 	})
 	if err != nil {
+		if n.isClosed() {
+			return nil, ErrShutdown
+		}
 		return nil, err
 	}
 	out := make([][]Contact, len(queries))

@@ -62,6 +62,9 @@ func (n *Node) GetMany(ctx context.Context, keys []Key, opts GetOptions) ([]*Res
 			return nil, ErrShutdown
 		}
 	}
+	if n.isClosed() { // the searches may have ended because the node closed
+		return nil, ErrShutdown
+	}
 	out := make([]*Result, len(keys))
 	for i, k := range keys {
 		out[i] = byID[k.ID()]

@@ -67,10 +67,10 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 		},
 	})
 	wg.Wait()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = ctx.Err()
 	}
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		if n.isClosed() {
 			return nil, ErrShutdown
 		}

@@ -376,3 +376,47 @@ func rngFor(t *testing.T) *rand.Rand {
 	h := HashID([]byte(t.Name()))
 	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16])))
 }
+
+// TestClose: calls in progress when the node closes return ErrShutdown, and Close returns once
+// every goroutine of the node has ended (synctest fails on a leak).
+func TestClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &testSwarm{net: newLoopNet()}
+		for i := range 4 {
+			cfg := Config{Logger: quietLogger(), RefreshInterval: time.Minute}
+			if i > 0 {
+				cfg.InitialPeers = []PeerID{testPeer(0)}
+			}
+			s.add(t, cfg)
+		}
+		s.net.latency = time.Second
+		n := s.nodes[2]
+		ctx := t.Context()
+		errs := make(chan error, 3)
+		go func() {
+			_, err := n.Get(ctx, MustKey("k"), GetOptions{Latest: true})
+			errs <- err
+		}()
+		go func() {
+			_, err := n.Store(ctx, StoreItem{Key: MustKey("k"), Value: 1, Expiration: n.now() + 100})
+			errs <- err
+		}()
+		go func() {
+			_, err := n.FindNearestNodes(ctx, []ID{RandomID()}, 0, false)
+			errs <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := <-errs; !errors.Is(err, ErrShutdown) {
+				t.Errorf("call in progress returned %v, want ErrShutdown", err)
+			}
+		}
+		for _, m := range s.nodes {
+			_ = m.Close()
+		}
+		s.net.latency = 0
+	})
+}
