@@ -1,0 +1,33 @@
+// Package dhtrpc connects a dht.Node to a p2p.Host: it serves a dht.Handler as hivemind's
+// DHTProtocol and implements dht.Transport by calling DHTProtocol on other peers, Go or Python.
+//
+// # Wire
+//
+// Three unary handlers, registered under hivemind's exact handle names (no namespace):
+// DHTProtocol.rpc_ping (PingRequest → PingResponse), DHTProtocol.rpc_store (StoreRequest →
+// StoreResponse) and DHTProtocol.rpc_find (FindRequest → FindResponse), over p2pd's unary envelope
+// (package p2p). The caller's dht.PeerID is the raw bytes of the libp2p peer ID of the connection,
+// never a field of the request. A handler error is sent to the caller as the reply's error text.
+//
+// # Usage
+//
+// NewNode does everything in the right order and is what a worker wants:
+//
+//	node, err := dhtrpc.NewNode(ctx, host, cfg) // serves DHTProtocol (unless cfg.ClientMode), bootstraps
+//	defer node.Close()                            // unregisters the handlers, closes the dht.Node
+//
+// The order matters: a validated bootstrap ping makes the initial peer ping the new node back, so the
+// handlers must answer before dht.New returns the node. NewNode registers them first and answers
+// pings for the starting node itself (with its node ID and DHT time); STORE and FIND wait for it.
+//
+// The parts are available on their own: NewTransport(host) is a dht.Transport; Serve(host, handler)
+// registers the three handlers, Unserve(host) removes them. Client-mode nodes register none (a peer
+// calling them gets "protocol not supported", as with hivemind).
+//
+// # Errors
+//
+// Every failed Transport call returns an error wrapping dht.ErrNoResponse and, with %w, its cause
+// from package p2p (p2p.ErrProtocolNotSupported for a peer that does not serve DHTProtocol,
+// *p2p.RemoteError for a remote handler error, p2p.ErrNoReply, the context's error, a dial error) or
+// ErrInvalidPeerID.
+package dhtrpc

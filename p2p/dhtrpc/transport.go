@@ -1,0 +1,51 @@
+package dhtrpc
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/p2p"
+	"github.com/hivemind-go/hivemind/proto/dhtpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Transport is a dht.Transport over a p2p.Host: each call is one unary DHTProtocol call (a new
+// libp2p stream). It is safe for concurrent use and holds no state besides the host.
+type Transport struct {
+	host *p2p.Host
+}
+
+var _ dht.Transport = (*Transport)(nil)
+
+// NewTransport returns a Transport calling from host.
+func NewTransport(host *p2p.Host) *Transport { return &Transport{host: host} }
+
+// Ping calls DHTProtocol.rpc_ping on peer.
+func (t *Transport) Ping(ctx context.Context, peer dht.PeerID, req *dhtpb.PingRequest) (*dhtpb.PingResponse, error) {
+	return call[*dhtpb.PingResponse](ctx, t.host, peer, MethodPing, req)
+}
+
+// Store calls DHTProtocol.rpc_store on peer.
+func (t *Transport) Store(ctx context.Context, peer dht.PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
+	return call[*dhtpb.StoreResponse](ctx, t.host, peer, MethodStore, req)
+}
+
+// Find calls DHTProtocol.rpc_find on peer.
+func (t *Transport) Find(ctx context.Context, peer dht.PeerID, req *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
+	return call[*dhtpb.FindResponse](ctx, t.host, peer, MethodFind, req)
+}
+
+// call makes one unary call and maps every failure to an error wrapping dht.ErrNoResponse and the cause.
+func call[Resp, Req proto.Message](ctx context.Context, host *p2p.Host, peer dht.PeerID, method string, req Req) (Resp, error) {
+	var zero Resp
+	pid, err := PeerIDToP2P(peer)
+	if err != nil {
+		return zero, fmt.Errorf("%w: %s: %w", dht.ErrNoResponse, HandleName(method), err)
+	}
+	resp, err := p2p.CallUnary[Resp](ctx, host, pid, HandleName(method), req)
+	if err != nil {
+		return zero, fmt.Errorf("%w: %s on %s: %w", dht.ErrNoResponse, HandleName(method), pid, err)
+	}
+	return resp, nil
+}
