@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -418,5 +419,55 @@ func TestClose(t *testing.T) {
 			_ = m.Close()
 		}
 		s.net.latency = 0
+	})
+}
+
+// hangingHandler never answers: every call waits for the caller to give up.
+type hangingHandler struct{ Handler }
+
+func (hangingHandler) HandlePing(ctx context.Context, _ PeerID, _ *dhtpb.PingRequest) (*dhtpb.PingResponse, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestBootstrapStages: New waits for the first ping, then for the others until BootstrapTimeout
+// (stragglers are cancelled), and its error names every peer that failed and why (spec §2.2).
+func TestBootstrapStages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &testSwarm{net: newLoopNet()}
+		good := s.add(t, Config{Logger: quietLogger(), RefreshInterval: -1})
+		s.net.serve("hanging", hangingHandler{})
+		start := time.Now()
+		n, err := s.start(Config{
+			Logger: quietLogger(), RefreshInterval: -1, BootstrapTimeout: 2 * time.Second,
+			InitialPeers: []PeerID{"hanging", good.PeerID()},
+		})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Errorf("bootstrap took %v, want the 2s budget (the straggler is waited for)", d)
+		}
+		if _, in := n.table.PeerByID(good.NodeID()); !in {
+			t.Error("the answering peer is not in the routing table")
+		}
+		_ = n.Close()
+
+		start = time.Now()
+		_, err = s.start(Config{
+			Logger: quietLogger(), RefreshInterval: -1, WaitTimeout: time.Second, BootstrapTimeout: 500 * time.Millisecond,
+			InitialPeers: []PeerID{"hanging", "unknown"},
+		})
+		if !errors.Is(err, ErrBootstrapFailed) || !errors.Is(err, ErrNoResponse) {
+			t.Fatalf("New: %v", err)
+		}
+		for _, want := range []string{fmtPeer("hanging") + ": no answer within BootstrapTimeout", fmtPeer("unknown") + ": dht: peer did not respond"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+		if d := time.Since(start); d != 500*time.Millisecond {
+			t.Errorf("failed bootstrap took %v, want BootstrapTimeout (500ms)", d)
+		}
 	})
 }
