@@ -249,7 +249,8 @@ func (s *slot) recordExit(reason error) {
 	}
 	now := s.pool.cfg.Clock.Now()
 	s.publish(func(st *slotSnap) {
-		st.proc, st.pid = nil, 0
+		// Between workers: backing off until the policy decides otherwise.
+		st.state, st.proc, st.pid = SlotBackoff, nil, 0
 		st.lastExit, st.lastExitAt = text, now
 	})
 }
@@ -349,6 +350,7 @@ func (src slotSource) conn(ctx context.Context) (grpc.ClientConnInterface, error
 			default:
 				return snap.proc.Conn(), nil
 			}
+			// A running snapshot always has its process: recordExit leaves SlotRunning.
 		case SlotFailed:
 			return nil, fmt.Errorf("slot %s: %w", s.name, snap.err)
 		case SlotStopped, SlotStopping:

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/ipc"
+)
+
+func TestJSONValuesRoundTripThroughMsgpack(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string // JSON printed after msgpack encode/decode; empty: same as in
+	}{
+		{name: "string", in: `"hello"`},
+		{name: "int", in: `42`},
+		{name: "negative", in: `-7`},
+		{name: "big uint", in: `18446744073709551615`},
+		{name: "float", in: `1.5`},
+		{name: "null", in: `null`},
+		{name: "bool", in: `true`},
+		{name: "list", in: `[1,"a",[true]]`},
+		{name: "ordered object", in: `{"z":1,"a":{"$bytes":"AAE="}}`},
+		{name: "bytes", in: `{"$bytes":"3q2+7w=="}`},
+		{name: "tuple", in: `{"$tuple":[1,2]}`},
+		{name: "ext", in: `{"$ext":81,"data":"AQI="}`},
+		{name: "bytes-keyed map", in: `{"$map":[[{"$bytes":"YQ=="},1],["b",2]]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := fromJSON(tt.in)
+			require.NoError(t, err)
+			packed, err := msgpack.Marshal(v)
+			require.NoError(t, err)
+			back, err := msgpack.Unmarshal(packed)
+			require.NoError(t, err)
+			out, err := json.Marshal(toJSON(back))
+			require.NoError(t, err)
+			want := tt.want
+			if want == "" {
+				want = tt.in
+			}
+			assert.JSONEq(t, want, string(out))
+			if tt.name == "ordered object" {
+				assert.Equal(t, tt.in, string(out), "key order is kept")
+			}
+		})
+	}
+}
+
+func TestFromJSONRejects(t *testing.T) {
+	for name, in := range map[string]string{
+		"not json":       `hello`,
+		"trailing":       `1 2`,
+		"too big int":    `123456789012345678901234567890`,
+		"bad bytes":      `{"$bytes": 5}`,
+		"bad ext code":   `{"$ext": 1000, "data": ""}`,
+		"bad map pairs":  `{"$map": [1]}`,
+		"bad map key":    `{"$map": [[1, 2]]}`,
+		"bad tuple":      `{"$tuple": 1}`,
+		"unclosed array": `[1,`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := fromJSON(in)
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestGetJSONShapes(t *testing.T) {
+	pack := func(v any) msgpack.Raw { b, _ := msgpack.Marshal(v); return b }
+	dict := &dht.Result{IsDictionary: true, Expiration: 20, Dictionary: []dht.DictionaryEntry{
+		{Subkey: pack("alice"), Value: pack(1), Expiration: 10},
+		{Subkey: pack(int64(7)), Value: pack([]byte{1}), Expiration: 20},
+	}}
+	tests := []struct {
+		name      string
+		res       *dht.Result
+		hasSubkey bool
+		subkey    any
+		want      string
+	}{
+		{name: "missing", want: `{"key":"k","found":false}`},
+		{name: "regular", res: &dht.Result{Value: pack("v"), Expiration: 5}, want: `{"key":"k","found":true,"value":"v","expiration_time":5}`},
+		{name: "dictionary", res: dict, want: `{"key":"k","found":true,"value":{"alice":{"value":1,"expiration_time":10},"7":{"value":{"$bytes":"AQ=="},"expiration_time":20}},"expiration_time":20}`},
+		{name: "one subkey", res: dict, hasSubkey: true, subkey: "alice", want: `{"key":"k","subkey":"alice","found":true,"value":1,"expiration_time":10}`},
+		{name: "absent subkey", res: dict, hasSubkey: true, subkey: "bob", want: `{"key":"k","subkey":"bob","found":false}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := getJSON("k", tt.res, tt.hasSubkey, tt.subkey)
+			require.NoError(t, err)
+			b, err := json.Marshal(out)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(b))
+		})
+	}
+}
+
+func TestParseArgsAcceptsFlagsAnywhere(t *testing.T) {
+	var peers listFlag
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Var(&peers, "initial-peers", "")
+	latest := fs.Bool("latest", false, "")
+	pos, err := parseArgs(fs, []string{"key", "--latest", "--initial-peers", "/ip4/127.0.0.1/tcp/1/p2p/A", "/ip4/127.0.0.1/tcp/2/p2p/B", "--", "--x"})
+	require.NoError(t, err)
+	assert.True(t, *latest)
+	rest := splitPeers(pos, &peers)
+	assert.Equal(t, []string{"key", "--x"}, rest)
+	assert.Equal(t, listFlag{"/ip4/127.0.0.1/tcp/1/p2p/A", "/ip4/127.0.0.1/tcp/2/p2p/B"}, peers)
+}
+
+func TestShiftNodePorts(t *testing.T) {
+	n := ipc.NodeConfig{
+		HostMaddrs:     []string{"/ip4/0.0.0.0/tcp/31337", "/ip4/0.0.0.0/udp/31337/quic-v1", "/ip4/127.0.0.1/tcp/0"},
+		AnnounceMaddrs: []string{"/ip4/203.0.113.1/tcp/31337"},
+	}
+	got := shiftNodePorts(n, 2)
+	assert.Equal(t, []string{"/ip4/0.0.0.0/tcp/31339", "/ip4/0.0.0.0/udp/31339/quic-v1", "/ip4/127.0.0.1/tcp/0"}, got.HostMaddrs)
+	assert.Equal(t, []string{"/ip4/203.0.113.1/tcp/31339"}, got.AnnounceMaddrs)
+	assert.Equal(t, "/ip4/0.0.0.0/tcp/31337", n.HostMaddrs[0], "the caller's slice is untouched")
+}
+
+func TestMetricsText(t *testing.T) {
+	txt := metricsText(ipc.Status{Slots: []ipc.SlotStatus{
+		{Name: "worker-1", State: ipc.SlotRunning, PID: 10, PeerID: "Qm1", Restarts: 2, RoutingTableSize: 3, StoredKeys: 4},
+		{Name: "worker-2", State: ipc.SlotBackoff},
+	}})
+	for _, want := range []string{
+		"# TYPE hivemind_worker_up gauge",
+		`hivemind_worker_up{slot="worker-1"} 1`,
+		`hivemind_worker_up{slot="worker-2"} 0`,
+		`hivemind_worker_restarts_total{slot="worker-1"} 2`,
+		`hivemind_dht_routing_table_size{slot="worker-1"} 3`,
+		`hivemind_dht_stored_keys{slot="worker-1"} 4`,
+		`hivemind_worker_info{slot="worker-1",state="running",pid="10",peer_id="Qm1"} 1`,
+	} {
+		assert.Contains(t, txt, want)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{name: "no command", args: nil, code: 2},
+		{name: "help", args: []string{"help"}, code: 0},
+		{name: "run --help", args: []string{"run", "--help"}, code: 0},
+		{name: "run with an argument", args: []string{"run", "extra"}, code: 2},
+		{name: "run bad policy", args: []string{"run", "--restart", "sometimes"}, code: 2},
+		{name: "run zero workers", args: []string{"run", "--workers", "0"}, code: 2},
+		{name: "store bad ttl", args: []string{"store", "k", "1", "--ttl", "-1", "--initial-peers", "/ip4/127.0.0.1/tcp/1/p2p/QmVrH6p1osxWeQTcffq483hdda8Ypx93dEW3NWkurYJJLv"}, code: 2},
+		{name: "store bad hex", args: []string{"store", "k", "zz", "--value-hex", "--initial-peers", "/ip4/127.0.0.1/tcp/1/p2p/QmVrH6p1osxWeQTcffq483hdda8Ypx93dEW3NWkurYJJLv"}, code: 2},
+		{name: "get bad peer", args: []string{"get", "k", "--initial-peers", "not-a-maddr"}, code: 2},
+		{name: "keygen no file", args: []string{"keygen"}, code: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tt.args, &out, &errb)
+			assert.Equal(t, tt.code, exitCode(err, &errb), "err %v, stderr %s", err, errb.String())
+			if tt.code == 0 && !errors.Is(err, flag.ErrHelp) {
+				assert.Contains(t, out.String(), "usage: supervisor")
+			}
+		})
+	}
+}
