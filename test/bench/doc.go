@@ -1,0 +1,10 @@
+// Package bench holds side-by-side benchmarks: each measures an operation next to a baseline timed
+// in the same run and reports their ratio with b.ReportMetric. Targets are stated in the benchmark
+// docs and never asserted.
+//
+//	go test -run '^$' -bench . ./test/bench/
+//
+// DHT benchmarks (dht_bench_test.go): a 2-node GET and STORE over loopback libp2p next to a raw
+// unary round trip (DHTProtocol-sized rpc_ping to a trivial handler) on the same hosts; the same
+// operations through the in-memory dhtsim network; and local, in-process store/get on one node.
+package bench
