@@ -183,9 +183,12 @@ func TestExecWorkerStopsOnSIGTERMAndKeepsState(t *testing.T) {
 	got, err := w2.Get(ctx, key, dht.GetOptions{})
 	require.NoError(t, err)
 	require.NotNil(t, got, "an acknowledged record survives kill -9")
+	// SIGINT is ignored (had it killed the worker, the exit reason would say so); SIGTERM, pending
+	// with it and delivered after it (lower signal numbers first), drains and exits cleanly.
+	require.NoError(t, syscall.Kill(w2.PID(), syscall.SIGINT))
 	require.NoError(t, syscall.Kill(w2.PID(), syscall.SIGTERM))
 	<-w2.Done()
-	assert.NoError(t, w2.ExitReason(), "SIGTERM drains and exits cleanly")
+	assert.NoError(t, w2.ExitReason(), "SIGINT ignored, SIGTERM drains and exits cleanly")
 	assert.Equal(t, StoppedAlreadyExited, w2.Stop(ctx))
 	_, err = os.Stat(filepath.Join(dir, "records.db"))
 	assert.NoError(t, err)

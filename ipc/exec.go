@@ -149,11 +149,11 @@ func (l *ExecLauncher) Launch(ctx context.Context, spec LaunchSpec) (Process, er
 		slot.mu.Lock()
 		r := slot.r
 		slot.mu.Unlock()
-		if r != nil {
+		if r != nil && r.pid != 0 {
 			_ = r.Kill(context.Background())
 			<-r.done
 		}
-		client.Kill() // the process is gone: returns at once
+		client.Kill() // the process is gone (or never existed): returns at once
 		return nil, fmt.Errorf("%w: %s: %w", ErrStartFailed, spec.Name, err)
 	}
 	slot.mu.Lock()

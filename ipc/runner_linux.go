@@ -36,6 +36,10 @@ type execRunner struct {
 	done    chan struct{}
 	exitErr error // set before done is closed
 
+	mu          sync.Mutex // guards proc and killPending: Kill may race with Start
+	proc        *os.Process
+	killPending bool
+
 	closeOnce sync.Once
 }
 
@@ -96,6 +100,12 @@ func (r *execRunner) Start(context.Context) error {
 			started <- err
 			return
 		}
+		r.mu.Lock()
+		r.proc = r.cmd.Process
+		if r.killPending {
+			_ = r.proc.Kill()
+		}
+		r.mu.Unlock()
 		started <- nil
 		err := r.cmd.Wait()
 		r.exitErr = exitReason(err)
@@ -151,7 +161,17 @@ func (r *execRunner) signal(sig syscall.Signal) error {
 		return os.ErrProcessDone
 	default:
 	}
-	err := r.cmd.Process.Signal(sig)
+	r.mu.Lock()
+	proc := r.proc
+	if proc == nil { // not forked yet: a kill is applied right after the fork
+		if sig == syscall.SIGKILL {
+			r.killPending = true
+		}
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.Unlock()
+	err := proc.Signal(sig)
 	if errors.Is(err, os.ErrProcessDone) {
 		return os.ErrProcessDone
 	}
