@@ -16,6 +16,9 @@ import (
 // maxReasons is how many exit reasons a slot remembers for its GaveUpError.
 const maxReasons = 5
 
+// firstHealthCheck is the delay of a worker's first health check (when Health.Interval is longer).
+const firstHealthCheck = 250 * time.Millisecond
+
 // slotSnap is an immutable snapshot of a slot, published by the slot's goroutine; changed is closed
 // when the next snapshot replaces it, so readers can wait for a transition.
 type slotSnap struct {
@@ -179,13 +182,14 @@ func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
 	client := NewClient(p.Conn(), p.Done())
 	var tick <-chan time.Time
 	var t Timer
-	arm := func() {
+	arm := func(d time.Duration) {
 		if cfg.Health.Interval > 0 {
-			t = cfg.Clock.NewTimer(cfg.Health.Interval)
+			t = cfg.Clock.NewTimer(d)
 			tick = t.C()
 		}
 	}
-	arm()
+	// The first check comes soon, so the status shows the node's counters right after start.
+	arm(min(cfg.Health.Interval, firstHealthCheck))
 	defer func() {
 		if t != nil {
 			t.Stop()
@@ -216,7 +220,7 @@ func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
 			failures = 0
 			at := cfg.Clock.Now()
 			s.publish(func(snap *slotSnap) { snap.stats, snap.statsAt = st, at })
-			arm()
+			arm(cfg.Health.Interval)
 			continue
 		}
 		select {
@@ -235,7 +239,7 @@ func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
 			stopProcess(kctx, p, cfg.Stop, s.log) // SIGKILL again, bounded wait, release
 			return fmt.Errorf("unhealthy, killed after %d failed health checks: %w", failures, err), false
 		}
-		arm()
+		arm(cfg.Health.Interval)
 	}
 }
 
