@@ -36,10 +36,10 @@ func (n *Node) FindNearestNodes(ctx context.Context, queries []ID, k int, exclud
 		queriesPerCall: int(math.Sqrt(float64(len(queries)))),
 		book:           book,
 	})
+	if n.isClosed() {
+		return nil, ErrShutdown // also when every RPC failed as the node closed (no error then)
+	}
 	if err != nil {
-		if n.isClosed() {
-			return nil, ErrShutdown
-		}
 		return nil, err
 	}
 	out := make([][]Contact, len(queries))

@@ -67,13 +67,13 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 		},
 	})
 	wg.Wait()
+	if n.isClosed() {
+		return nil, ErrShutdown // also when every RPC failed as the node closed (no error then)
+	}
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
-		if n.isClosed() {
-			return nil, ErrShutdown
-		}
 		return nil, err
 	}
 	return results, nil
