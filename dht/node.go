@@ -24,6 +24,8 @@ import (
 // of stale routing entries, handing records to new nodes, caching at nearest nodes, the
 // routing-table refresh loop, the cache refresh loop, lookups outliving a GET) runs on goroutines
 // the Node tracks; Close cancels them and waits for every one to return.
+//
+// Life cycle: New (no traffic) → serve it as the Transport's Handler → Bootstrap → use → Close.
 type Node struct {
 	cfg  Config
 	id   ID
@@ -59,17 +61,27 @@ var (
 	_ Client  = (*Node)(nil)
 )
 
-// New starts a node: it validates cfg, applies the defaults to a copy, and bootstraps from
-// cfg.InitialPeers (spec §2.2): validated pings to every initial peer (the first answer, then the
-// others within BootstrapTimeout), then a lookup of the node's own ID, bounded by what is left of
-// BootstrapTimeout (the lookup carries on in the background if the budget runs out). self is the
-// node's own peer ID (never called); tr reaches other peers. ctx bounds bootstrap only.
-//
-// When no initial peer answers, New fails with an error wrapping ErrBootstrapFailed that names
-// every peer and why it failed (unless cfg.AllowBootstrapFailure); a validation failure of an
-// answering peer wraps ErrValidation (unless cfg.LenientBootstrap). The caller serves the
-// returned node as the Transport's Handler (client-mode nodes serve nothing) and must Close it.
+// New starts a node: newNode, then Bootstrap (closing the node when it fails). Transitional: it
+// becomes the constructor alone once every caller serves the node before bootstrapping it.
 func New(ctx context.Context, cfg Config, self PeerID, tr Transport) (*Node, error) {
+	n, err := newNode(cfg, self, tr)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Bootstrap(ctx); err != nil {
+		return nil, errors.Join(err, n.Close())
+	}
+	return n, nil
+}
+
+// newNode returns a node ready to serve, without sending anything: it validates cfg, applies the
+// defaults to a copy, and starts the background maintenance (the routing-table refresh, which has nothing to do until the table
+// holds nodes). self is the node's own peer ID (never called); tr reaches other peers.
+//
+// The node answers its Handler methods at once. Serve it as the Transport's Handler (unless
+// cfg.ClientMode), then call Bootstrap: during bootstrap the initial peers ping the node back. The
+// caller must Close the node, also when Bootstrap fails.
+func newNode(cfg Config, self PeerID, tr Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,10 +123,7 @@ func New(ctx context.Context, cfg Config, self PeerID, tr Transport) (*Node, err
 	if cfg.ParallelRPC > 0 {
 		n.sem = make(chan struct{}, cfg.ParallelRPC)
 	}
-	n.lifetime, n.stop = context.WithCancel(context.WithoutCancel(ctx))
-	if err := n.bootstrap(ctx); err != nil {
-		return nil, errors.Join(err, n.Close())
-	}
+	n.lifetime, n.stop = context.WithCancel(context.Background())
 	if cfg.RefreshInterval > 0 {
 		n.spawn(n.refreshLoop)
 	}
@@ -191,8 +200,21 @@ func (n *Node) nodeInfo() *dhtpb.NodeInfo {
 // now returns the DHT time.
 func (n *Node) now() float64 { return n.cfg.Clock.Now() }
 
-// bootstrap joins the DHT through cfg.InitialPeers (spec §2.2).
-func (n *Node) bootstrap(ctx context.Context) error {
+// Bootstrap joins the DHT through cfg.InitialPeers (spec §2.2): validated pings to every initial
+// peer (the first answer is awaited, the others until BootstrapTimeout), then a lookup of the node's
+// own ID, bounded by what is left of BootstrapTimeout (the lookup carries on in the background if
+// the budget runs out). ctx bounds the whole call. Without initial peers it does nothing. Call it
+// once the node is served: each initial peer pings the node back to validate it.
+//
+// When no initial peer answers, the error wraps ErrBootstrapFailed and names every peer and why it
+// failed (unless cfg.AllowBootstrapFailure: a warning is logged); when an answering peer fails
+// validation (it cannot reach us, or its clock is off), the error wraps ErrBootstrapFailed and
+// ErrValidation and names the peer (unless cfg.LenientBootstrap). A failed Bootstrap leaves the node
+// open: Close it, or call Bootstrap again. A closed node returns ErrShutdown.
+func (n *Node) Bootstrap(ctx context.Context) error {
+	if n.isClosed() {
+		return ErrShutdown
+	}
 	if len(n.cfg.InitialPeers) == 0 {
 		return nil
 	}

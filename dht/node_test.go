@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,82 +58,24 @@ func (s *testSwarm) start(cfg Config) (*Node, error) {
 	return s.startAs(PeerID(fmt.Sprintf("extra-%03d", s.extra)), cfg)
 }
 
-// startAs starts a node as peer p, served on the swarm's network before New returns (as a real
-// adapter would: the initial peers ping it back during bootstrap).
+// startAs starts a node as peer p the way an adapter does: New, serve it on the swarm's network,
+// Bootstrap (the initial peers ping it back).
 func (s *testSwarm) startAs(p PeerID, cfg Config) (*Node, error) {
 	if cfg.NodeID == (ID{}) {
 		cfg.NodeID = HashID([]byte(p))
 	}
-	// Serve before New returns: the initial peer pings us back during bootstrap.
-	var clock Clock = SystemClock{}
-	if cfg.Clock != nil {
-		clock = cfg.Clock
-	}
-	late := &lateHandler{id: cfg.NodeID, clock: clock, ready: make(chan struct{})}
-	if !cfg.ClientMode {
-		s.net.serve(p, late)
-	}
-	node, err := New(context.Background(), cfg, p, s.net.endpoint(p))
-	late.node = node
-	close(late.ready)
+	node, err := newNode(cfg, p, s.net.endpoint(p))
 	if err != nil {
-		s.net.serve(p, nil)
 		return nil, err
 	}
 	if !cfg.ClientMode {
 		s.net.serve(p, node)
 	}
+	if err := node.Bootstrap(context.Background()); err != nil {
+		s.net.serve(p, nil)
+		return nil, errors.Join(err, node.Close())
+	}
 	return node, nil
-}
-
-// lateHandler serves a node while New bootstraps it: pings are answered with the node ID it will
-// have, STORE and FIND wait for the node.
-type lateHandler struct {
-	id    ID
-	clock Clock
-	ready chan struct{}
-	node  *Node // set before ready is closed; nil if New failed
-}
-
-func (h *lateHandler) wait(ctx context.Context) (*Node, error) {
-	select {
-	case <-h.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if h.node == nil {
-		return nil, errors.New("node failed to start")
-	}
-	return h.node, nil
-}
-
-func (h *lateHandler) HandlePing(ctx context.Context, from PeerID, req *dhtpb.PingRequest) (*dhtpb.PingResponse, error) {
-	select {
-	case <-h.ready:
-		n, err := h.wait(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return n.HandlePing(ctx, from, req)
-	default:
-		return &dhtpb.PingResponse{Peer: &dhtpb.NodeInfo{NodeId: h.id.Bytes()}, DhtTime: h.clock.Now()}, nil
-	}
-}
-
-func (h *lateHandler) HandleStore(ctx context.Context, from PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
-	n, err := h.wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return n.HandleStore(ctx, from, req)
-}
-
-func (h *lateHandler) HandleFind(ctx context.Context, from PeerID, req *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
-	n, err := h.wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return n.HandleFind(ctx, from, req)
 }
 
 func TestNodeStoreGet(t *testing.T) {
@@ -173,14 +116,10 @@ func TestNewErrors(t *testing.T) {
 		{name: "nil transport", self: "p", want: ErrInvalidArgument},
 		{name: "empty self", tr: net.endpoint(""), want: ErrInvalidArgument},
 		{name: "bad config", cfg: Config{BucketSize: -1, NumWorkers: -2}, self: "p", tr: net.endpoint("p"), text: "BucketSize"},
-		{
-			name: "no initial peer answers", cfg: Config{InitialPeers: []PeerID{"ghost1", "ghost2"}, Logger: quietLogger()},
-			self: "p", tr: net.endpoint("p"), want: ErrBootstrapFailed, text: fmtPeer("ghost2") + ": dht: peer did not respond",
-		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := New(t.Context(), tc.cfg, tc.self, tc.tr)
+			n, err := newNode(tc.cfg, tc.self, tc.tr)
 			if err == nil {
 				_ = n.Close()
 				t.Fatal("New succeeded")
@@ -192,5 +131,40 @@ func TestNewErrors(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tc.text)
 			}
 		})
+	}
+}
+
+// TestNewSendsNothing: New only builds the node (it answers at once); traffic starts with Bootstrap,
+// whose errors name every initial peer.
+func TestNewSendsNothing(t *testing.T) {
+	net := newLoopNet()
+	cfg := Config{InitialPeers: []PeerID{"ghost1", "ghost2"}, Logger: quietLogger(), RefreshInterval: -1}
+	n, err := newNode(cfg, "p", net.endpoint("p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if calls := net.takeCalls(); len(calls) != 0 {
+		t.Fatalf("New made %d calls", len(calls))
+	}
+	resp, err := n.HandlePing(t.Context(), "someone", &dhtpb.PingRequest{})
+	if err != nil || !bytes.Equal(resp.GetPeer().GetNodeId(), n.NodeID().Bytes()) {
+		t.Fatalf("a new node answers pings with its ID: %v, %v", resp, err)
+	}
+	err = n.Bootstrap(t.Context())
+	if !errors.Is(err, ErrBootstrapFailed) {
+		t.Fatalf("Bootstrap: %v, want ErrBootstrapFailed", err)
+	}
+	for _, ghost := range []PeerID{"ghost1", "ghost2"} {
+		if !strings.Contains(err.Error(), fmtPeer(ghost)+": dht: peer did not respond") {
+			t.Errorf("error %q does not name %s", err, fmtPeer(ghost))
+		}
+	}
+	if got := len(net.takeCalls()); got != 2 {
+		t.Errorf("Bootstrap sent %d pings, want 2", got)
+	}
+	_ = n.Close()
+	if err := n.Bootstrap(t.Context()); !errors.Is(err, ErrShutdown) {
+		t.Errorf("Bootstrap after Close: %v, want ErrShutdown", err)
 	}
 }
