@@ -110,6 +110,10 @@ type Config struct {
 	// larger request gets an error. Default DefaultMaxRequestItems.
 	MaxRequestItems int
 
+	// Persister keeps the storage (not the cache) durable; New loads its records. nil persists
+	// nothing. See Persister for the contract.
+	Persister Persister
+
 	// Validator signs, validates and strips records; nil accepts everything.
 	Validator RecordValidator
 	// Clock gives DHT time. Default SystemClock.

@@ -23,7 +23,8 @@ import (
 // around calls into them: no I/O, callback or validator runs under it. Background work (pings
 // of stale routing entries, handing records to new nodes, caching at nearest nodes, the
 // routing-table refresh loop, the cache refresh loop, lookups outliving a GET) runs on goroutines
-// the Node tracks; Close cancels them and waits for every one to return.
+// the Node tracks; Close cancels them and waits for every one to return. Writes to a Persister
+// happen after the mutation, outside the lock, in mutation order (see Persister).
 //
 // Life cycle: New (no traffic) → serve it as the Transport's Handler → Bootstrap → use → Close.
 type Node struct {
@@ -41,6 +42,10 @@ type Node struct {
 	life     sync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed   bool
 	wg       sync.WaitGroup
+
+	// persistMu orders the storage's writes to cfg.Persister: held (only with a Persister) across
+	// a request's mutations of the storage and the Persist call that follows. Taken before mu.
+	persistMu sync.Mutex
 
 	mu        sync.Mutex // guards everything below
 	table     *RoutingTable
@@ -75,7 +80,8 @@ func New(ctx context.Context, cfg Config, self PeerID, tr Transport) (*Node, err
 }
 
 // newNode returns a node ready to serve, without sending anything: it validates cfg, applies the
-// defaults to a copy, and starts the background maintenance (the routing-table refresh, which has nothing to do until the table
+// defaults to a copy, loads the records of cfg.Persister (if any) into the local storage, and starts
+// the background maintenance (the routing-table refresh, which has nothing to do until the table
 // holds nodes). self is the node's own peer ID (never called); tr reaches other peers.
 //
 // The node answers its Handler methods at once. Serve it as the Transport's Handler (unless
@@ -122,6 +128,9 @@ func newNode(cfg Config, self PeerID, tr Transport) (*Node, error) {
 	n.refreshQ.SetFrozen(true)
 	if cfg.ParallelRPC > 0 {
 		n.sem = make(chan struct{}, cfg.ParallelRPC)
+	}
+	if err := n.load(); err != nil {
+		return nil, err
 	}
 	n.lifetime, n.stop = context.WithCancel(context.Background())
 	if cfg.RefreshInterval > 0 {

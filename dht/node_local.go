@@ -166,26 +166,24 @@ func (n *Node) validDictionary(key []byte, d *DictionaryValue) bool {
 	return true
 }
 
-// storeReceived validates and stores one item of an inbound STORE (rawKey is the key as sent,
-// which is what validators see, as in hivemind).
-func (n *Node) storeReceived(rawKey []byte, it wireItem, inCache bool) bool {
+// prepareReceived validates one item of an inbound STORE (rawKey is the key as sent, which is what
+// validators see, as in hivemind) and returns it ready for applyWrites, or nil when it is refused.
+// It runs outside every lock.
+func (n *Node) prepareReceived(rawKey []byte, it wireItem, inCache bool) *localWrite {
 	if !validFloat(it.expiration) {
-		return false
+		return nil
 	}
 	if string(it.tag) == TagDictionary {
 		d, err := UnpackDictionary(it.value)
 		if err != nil || !n.validDictionary(rawKey, d) {
-			return false
+			return nil
 		}
-		now := n.now()
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return n.storeDictionaryLocked(n.target(inCache), it.key, d, now)
+		return &localWrite{item: it, dict: d, inCache: inCache}
 	}
 	if !n.validRecord(rawKey, it.tag, it.value, it.expiration) {
-		return false
+		return nil
 	}
-	return n.storeLocalItem(it, inCache)
+	return &localWrite{item: it, inCache: inCache}
 }
 
 // target returns the cache or the storage.
@@ -194,15 +192,6 @@ func (n *Node) target(inCache bool) *LocalStorage {
 		return n.cache
 	}
 	return n.storage
-}
-
-// storeLocalItem stores one validated regular or subkey item. A refusal by the storage bounds is
-// a false answer, like any other refusal.
-func (n *Node) storeLocalItem(it wireItem, inCache bool) bool {
-	now := n.now()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.storeItemLocked(n.target(inCache), it, now)
 }
 
 func (n *Node) storeItemLocked(s *LocalStorage, it wireItem, now float64) bool {
@@ -222,15 +211,18 @@ func (n *Node) storeItemLocked(s *LocalStorage, it wireItem, now float64) bool {
 	return ok && err == nil
 }
 
-// storeDictionaryLocked stores every live subkey of d under key and returns the AND of the
-// results (quirk Q2 fixed: hivemind stops at the first refused subkey). Called with n.mu held.
-func (n *Node) storeDictionaryLocked(s *LocalStorage, key ID, d *DictionaryValue, now float64) bool {
-	all := true
+// storeDictionaryLocked stores every live subkey of d under key. all is the AND of the results
+// (quirk Q2 fixed: hivemind stops at the first refused subkey), some whether one subkey was stored.
+// Called with n.mu held.
+func (n *Node) storeDictionaryLocked(s *LocalStorage, key ID, d *DictionaryValue, now float64) (all, some bool) {
+	all = true
 	for _, e := range d.Items(now) {
 		ok, err := s.StoreSubkey(key, e.Subkey, e.Value, e.Expiration, now)
-		all = all && ok && err == nil
+		ok = ok && err == nil
+		all = all && ok
+		some = some || ok
 	}
-	return all
+	return all, some
 }
 
 // storeWholeLocked stores a whole value (as a GET found it) into s, replacing what s holds. A

@@ -207,16 +207,16 @@ func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []store
 	}
 }
 
-// storeLocal validates and stores a key's items in the local storage, one answer per item.
+// storeLocal validates and stores a key's items in the local storage (and persists them), one
+// answer per item.
 func (n *Node) storeLocal(items []storeItem) []bool {
-	oks := make([]bool, len(items))
+	writes := make([]*localWrite, len(items))
 	for i, it := range items {
-		if !n.validRecord(it.wire.key.Bytes(), it.wire.tag, it.wire.value, it.wire.expiration) {
-			continue
+		if n.validRecord(it.wire.key.Bytes(), it.wire.tag, it.wire.value, it.wire.expiration) {
+			writes[i] = &localWrite{item: it.wire}
 		}
-		oks[i] = n.storeLocalItem(it.wire, false)
 	}
-	return oks
+	return n.applyWrites(writes)
 }
 
 // validRecord runs the validator (if any) on one record; it is never called under n.mu.

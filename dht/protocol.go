@@ -248,7 +248,8 @@ func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem, inC
 
 // HandleStore stores every item of a request (hivemind's rpc_store) and answers one boolean per
 // item: true when stored. An item is refused when its record fails validation, its expiration is
-// not finite or already past, something newer is stored, or the local storage is full. A whole
+// not finite or already past, something newer is stored, the local storage is full, or the
+// Persister failed to write it (items for the storage, not the cache). A whole
 // dictionary (empty subkey tag) stores every subkey and answers their AND (quirk Q2 fixed:
 // hivemind stops at the first rejected subkey). A request whose fields are misaligned or that
 // carries more than MaxRequestItems items is an error.
@@ -270,16 +271,16 @@ func (n *Node) HandleStore(ctx context.Context, from PeerID, req *dhtpb.StoreReq
 	if err := n.noteSender(from, req.GetPeer()); err != nil {
 		return nil, err
 	}
-	ok := make([]bool, len(keys))
+	writes := make([]*localWrite, len(keys))
 	for i, rawKey := range keys {
 		key, err := IDFromBytes(rawKey)
 		if err != nil {
 			continue // a key of more than 160 bits cannot be stored
 		}
 		it := wireItem{key: key, tag: req.Subkeys[i], value: req.Values[i], expiration: req.ExpirationTime[i]}
-		ok[i] = n.storeReceived(rawKey, it, req.InCache[i])
+		writes[i] = n.prepareReceived(rawKey, it, req.InCache[i])
 	}
-	return &dhtpb.StoreResponse{StoreOk: ok, Peer: n.nodeInfo()}, nil
+	return &dhtpb.StoreResponse{StoreOk: n.applyWrites(writes), Peer: n.nodeInfo()}, nil
 }
 
 // callFind asks peer for keys (hivemind's call_find): per key, the value it holds (validated; an

@@ -212,3 +212,20 @@ func (s *LocalStorage) SetFrozen(frozen bool) (previous bool) { return s.ts.SetF
 
 // Usage returns the entries (keys plus subkeys) and bytes counted against the bounds.
 func (s *LocalStorage) Usage() Cost { return s.ts.Usage() }
+
+// persisted returns key's live record as a Persister keeps it, a dictionary packed (Pack drops its
+// expired subkeys, as Get does).
+func (s *LocalStorage) persisted(key ID, now float64) (PersistedRecord, bool) {
+	e, ok := s.ts.Get(key, now)
+	if !ok {
+		return PersistedRecord{}, false
+	}
+	if e.Value.dict == nil {
+		return PersistedRecord{Key: key, Kind: ValueRegular, Value: e.Value.regular, Expiration: e.Expiration}, true
+	}
+	packed := e.Value.dict.Pack(now)
+	if te := s.ts.entryOf(key); te != nil {
+		s.ts.recost(te)
+	}
+	return PersistedRecord{Key: key, Kind: ValueDictionary, Value: packed, Expiration: e.Expiration}, true
+}
