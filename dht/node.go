@@ -56,6 +56,8 @@ type Node struct {
 	refreshQ  *TimedStorage[ID, struct{}] // cached keys to re-fetch, by refresh time (frozen)
 	refreshOn bool                        // the cache refresh loop was started
 	wakeQ     chan struct{}               // wakes the cache refresh loop (buffered, 1)
+	handoffQ  []Contact                   // nodes new to the routing table, awaiting their records
+	handoffOn bool                        // a handoff loop is running
 
 	stats nodeCounters
 }

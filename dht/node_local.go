@@ -110,21 +110,6 @@ func (e LocalEntry) wire() (dhtpb.ResultType, []byte, float64) {
 	return dhtpb.ResultType_FOUND_REGULAR, e.Value, e.Expiration
 }
 
-// storageItemsLocked returns the records of the storage (not the cache) as STORE items, the
-// dictionaries whole. Called with n.mu held.
-func (n *Node) storageItemsLocked(now float64) []wireItem {
-	entries := n.storage.Items(now)
-	out := make([]wireItem, len(entries))
-	for i, e := range entries {
-		tag := TagRegular
-		if e.Kind == ValueDictionary {
-			tag = TagDictionary
-		}
-		out[i] = wireItem{key: e.Key, tag: []byte(tag), value: e.Value, expiration: e.Expiration}
-	}
-	return out
-}
-
 // receivedValue validates one FindResult (hivemind's call_find): a regular value or every subkey
 // of a dictionary must pass the validator, else the key counts as not found. A non-finite
 // expiration or an undecodable dictionary counts as not found too.

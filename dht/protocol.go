@@ -153,7 +153,8 @@ func (n *Node) noteSender(from PeerID, info *dhtpb.NodeInfo) error {
 // "look it up by peer". A node that answered is added or refreshed; a node new to the table is
 // sent, in the background, the records it should now store; when its bucket is full the least
 // recently seen node is pinged in the background (Kademlia eviction). A node that failed is
-// removed. The table is touched under the lock; the RPCs run on tracked goroutines.
+// removed. The table is touched under the lock; the selection of the records to hand over and the
+// RPCs run on tracked goroutines (handoff.go).
 func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 	if peer == n.self {
 		return
@@ -176,42 +177,19 @@ func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 		n.mu.Unlock()
 		return
 	}
-	var handoff []wireItem
+	startHandoff := false
 	if _, inTable := n.table.PeerByID(id); !inTable {
-		handoff = n.handoffLocked(id, now)
+		startHandoff = n.queueHandoffLocked(Contact{ID: id, Peer: peer}, now)
 	}
 	toPing, ping := n.table.Add(id, peer, now)
 	n.mu.Unlock()
 
-	for len(handoff) > 0 {
-		chunk := handoff[:min(len(handoff), n.cfg.MaxRequestItems)]
-		handoff = handoff[len(chunk):]
-		n.spawn(func(ctx context.Context) { _, _ = n.callStore(ctx, peer, chunk, false) })
+	if startHandoff {
+		n.spawn(n.handoffLoop)
 	}
 	if ping {
 		n.spawn(func(ctx context.Context) { _, _ = n.callPing(ctx, toPing.Peer, false, true) })
 	}
-}
-
-// handoffLocked selects the records of our storage (not the cache) that a node new to the table
-// should store: those we hold while knowing no other node, or for which the new node is nearer than
-// the farthest of our num_replicas nearest neighbours while we are nearer than all of them.
-// Dictionaries are sent whole. Called with n.mu held.
-func (n *Node) handoffLocked(newNode ID, now float64) []wireItem {
-	var out []wireItem
-	for _, it := range n.storageItemsLocked(now) {
-		key := it.key
-		neighbors := n.table.NearestNeighbors(key, n.cfg.NumReplicas, &n.id)
-		if len(neighbors) > 0 {
-			nearest := neighbors[0].ID.Xor(key)
-			farthest := neighbors[len(neighbors)-1].ID.Xor(key)
-			if !newNode.Xor(key).Less(farthest) || !n.id.Xor(key).Less(nearest) {
-				continue
-			}
-		}
-		out = append(out, it)
-	}
-	return out
 }
 
 // callStore asks peer to store items (hivemind's call_store) in its storage, or in its cache for

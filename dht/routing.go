@@ -209,6 +209,20 @@ func (t *RoutingTable) Buckets() []BucketInfo {
 	return out
 }
 
+// activeView returns a copy of the table's buckets and active nodes: enough for NearestNeighbors
+// (no replacements, ping flags or peer maps), for work done outside the lock guarding the table.
+func (t *RoutingTable) activeView() *RoutingTable {
+	v := &RoutingTable{self: t.self, cfg: t.cfg, buckets: make([]*kbucket, len(t.buckets))}
+	for i, b := range t.buckets {
+		c := &kbucket{lower: b.lower, depth: b.depth, size: b.size, lastUpdated: b.lastUpdated}
+		for e := b.nodes.head; e != nil; e = e.next {
+			c.nodes.pushBack(e.c)
+		}
+		v.buckets[i] = c
+	}
+	return v
+}
+
 // NearestNeighbors returns up to k active nodes nearest to query by XOR distance, nearest first,
 // never including exclude (nil excludes nothing). It is exact: the result equals a brute-force sort
 // of every active node. Replacement nodes are never returned.

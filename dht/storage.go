@@ -229,3 +229,26 @@ func (s *LocalStorage) persisted(key ID, now float64) (PersistedRecord, bool) {
 	}
 	return PersistedRecord{Key: key, Kind: ValueDictionary, Value: packed, Expiration: e.Expiration}, true
 }
+
+// keyCursor is a position in a LocalStorage's iteration order (keysAfter).
+type keyCursor = storageCursor[ID, localValue]
+
+// keysAfter appends the key IDs of up to max records following cursor in iteration order (see
+// TimedStorage.keysAfter): a walk over the whole storage in short steps.
+func (s *LocalStorage) keysAfter(dst []ID, cursor keyCursor, max int) ([]ID, keyCursor, bool) {
+	return s.ts.keysAfter(dst, cursor, max)
+}
+
+// copyValue returns key's live value without packing: a regular value's bytes (shared: do not
+// modify) or an independent copy of the dictionary.
+func (s *LocalStorage) copyValue(key ID, now float64) (localValue, float64, bool) {
+	e, ok := s.ts.Get(key, now)
+	if !ok {
+		return localValue{}, 0, false
+	}
+	v := e.Value
+	if v.dict != nil {
+		v.dict = v.dict.Clone()
+	}
+	return v, e.Expiration, true
+}

@@ -76,6 +76,9 @@ type timedEntry[K comparable, V any] struct {
 	seq        uint64
 	heapIndex  int
 	prev, next *timedEntry[K, V]
+	// dropped marks a record removed from the storage. A dropped record keeps its next pointer,
+	// so a cursor resting on it (keysAfter) finds its way back into the list.
+	dropped bool
 }
 
 // NewTimedStorage returns an empty storage.
@@ -175,6 +178,37 @@ func (s *TimedStorage[K, V]) Items(now float64) []Entry[K, V] {
 	return out
 }
 
+// storageCursor is a position in a TimedStorage's insertion order (keysAfter).
+type storageCursor[K comparable, V any] struct{ e *timedEntry[K, V] }
+
+// keysAfter appends to dst the keys of the records that follow cursor in insertion order (from
+// the first record for the zero cursor), visiting at most max records, and returns the cursor to
+// continue from; done reports that the end was reached. It lets a caller walk a big storage in
+// short steps, releasing its lock in between. The storage may change between steps: a record
+// removed before it is reached is skipped, a record replaced in place is returned once, and a
+// record stored (at the end) during the walk may or may not be returned, once. Expired records
+// that were not removed yet are returned too.
+func (s *TimedStorage[K, V]) keysAfter(dst []K, cursor storageCursor[K, V], max int) (_ []K, next storageCursor[K, V], done bool) {
+	e := s.head
+	if c := cursor.e; c != nil {
+		e = c.next
+		// A cursor on a removed record follows the next pointers of removed records, each kept
+		// as it was at the removal, to the first record still stored (or to the end).
+		for e != nil && e.dropped && max > 0 {
+			cursor.e, e = e, e.next
+			max--
+		}
+	}
+	for ; e != nil && max > 0; e = e.next {
+		if !e.dropped {
+			dst = append(dst, e.key)
+		}
+		cursor.e = e
+		max--
+	}
+	return dst, cursor, e == nil
+}
+
 // Top returns the live record with the earliest expiration (ties broken by Compare).
 func (s *TimedStorage[K, V]) Top(now float64) (Entry[K, V], bool) {
 	s.RemoveOutdated(now)
@@ -196,6 +230,9 @@ func (s *TimedStorage[K, V]) Delete(key K) bool {
 
 // Clear removes every record.
 func (s *TimedStorage[K, V]) Clear() {
+	for e := s.head; e != nil; e = e.next {
+		e.dropped = true
+	}
 	clear(s.index)
 	clear(s.heap)
 	s.heap = s.heap[:0]
@@ -310,7 +347,7 @@ func (s *TimedStorage[K, V]) drop(e *timedEntry[K, V]) {
 	} else {
 		s.tail = e.prev
 	}
-	e.prev, e.next = nil, nil
+	e.prev, e.dropped = nil, true
 	s.total = s.total.sub(e.cost)
 }
 
