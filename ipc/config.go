@@ -15,7 +15,8 @@ import (
 // Configure call. Passed by value; every zero field means the default.
 type NodeConfig struct {
 	// StateDir holds the worker's durable state: identity file (unless IdentityPath), node ID and the
-	// records stored through it, so a restarted worker keeps its peer ID and every acknowledged record.
+	// records its node stores (its own and those other peers replicate onto it), so a restarted
+	// worker keeps its peer ID and every acknowledged record.
 	// Empty: nothing is persisted and the identity is ephemeral.
 	StateDir string
 	// IdentityPath is the libp2p identity file, created when missing. Default <StateDir>/identity.key.
@@ -32,7 +33,7 @@ type NodeConfig struct {
 	DHT DHTParams
 	// Validators are the record validators, as data.
 	Validators []ValidatorSpec
-	// NoPersistRecords: do not persist stored records even when StateDir is set.
+	// NoPersistRecords: do not persist the node's records even when StateDir is set.
 	NoPersistRecords bool
 }
 

@@ -28,8 +28,9 @@ import (
 // envTestNode selects the behaviour of the fake node in a re-executed test worker.
 const envTestNode = "IPC_TEST_NODE"
 
-// fakeNode is an in-memory worker.Node: a map of records, an identity kept in the identity file
-// (so restarts keep the peer ID), and keys that trigger errors:
+// fakeNode is an in-memory worker.Node: a map of records (written to the worker's Persister, and
+// loaded from it, like a dht.Node's storage), an identity kept in the identity file (so restarts
+// keep the peer ID), and keys that trigger errors:
 //   - a raw key "err:<sentinel>" makes Get fail with that dht sentinel;
 //   - a raw key "hang" makes Get block until its ctx ends;
 //   - a raw key "reject" is never stored (a validator's rejection).
@@ -40,8 +41,10 @@ type fakeNode struct {
 
 	hanging atomic.Int32 // Get("hang") calls in flight, reported as ConnectedPeers
 
+	persister dht.Persister // nil: nothing persisted
+
 	mu   sync.Mutex
-	recs map[string]dht.Result
+	recs map[dht.ID]dht.Result
 }
 
 var fakeSentinels = map[string]error{
@@ -54,8 +57,10 @@ var fakeSentinels = map[string]error{
 	"internal":      errors.New("something odd"),
 }
 
-func newFakeNode(_ context.Context, spec worker.NodeSpec) (worker.Node, error) {
+func newFakeNode(ctx context.Context, spec worker.NodeSpec) (worker.Node, error) {
 	switch os.Getenv(envTestNode) {
+	case "libp2p":
+		return worker.NewLibp2pNode(ctx, spec)
 	case "fail":
 		return nil, fmt.Errorf("%w: none of the initial peers responded to a ping", dht.ErrBootstrapFailed)
 	case "crash":
@@ -79,12 +84,21 @@ func newFakeNode(_ context.Context, spec worker.NodeSpec) (worker.Node, error) {
 	if id == (dht.ID{}) {
 		id = dht.RandomID()
 	}
-	return &fakeNode{
-		id:     id,
-		peer:   peer,
-		maddrs: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + peer},
-		recs:   map[string]dht.Result{},
-	}, nil
+	n := &fakeNode{
+		id:        id,
+		peer:      peer,
+		maddrs:    []string{"/ip4/127.0.0.1/tcp/1/p2p/" + peer},
+		persister: spec.Persister,
+		recs:      map[dht.ID]dht.Result{},
+	}
+	if n.persister != nil {
+		if err := n.persister.Load(func(r dht.PersistedRecord) {
+			n.recs[r.Key] = dht.Result{Value: r.Value, Expiration: r.Expiration}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
 func randHex(n int) string {
@@ -108,7 +122,7 @@ func (n *fakeNode) Get(ctx context.Context, key dht.Key, _ dht.GetOptions) (*dht
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	r, ok := n.recs[string(key.Data)]
+	r, ok := n.recs[key.ID()]
 	if !ok {
 		return nil, nil
 	}
@@ -137,11 +151,18 @@ func (n *fakeNode) Store(_ context.Context, item dht.StoreItem) (dht.StoreResult
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	old, ok := n.recs[string(item.Key.Data)]
+	id := item.Key.ID()
+	old, ok := n.recs[id]
 	if ok && old.Expiration >= item.Expiration {
 		return dht.StoreResult{}, nil
 	}
-	n.recs[string(item.Key.Data)] = dht.Result{Value: raw, Expiration: item.Expiration}
+	if n.persister != nil {
+		err := n.persister.Persist([]dht.PersistedRecord{{Key: id, Kind: dht.ValueRegular, Value: raw, Expiration: item.Expiration}})
+		if err != nil {
+			return dht.StoreResult{}, nil
+		}
+	}
+	n.recs[id] = dht.Result{Value: raw, Expiration: item.Expiration}
 	return dht.StoreResult{Stored: true, Replicas: []dht.ReplicaResult{{Peer: dht.PeerID(n.peer), Node: n.id, Accepted: true}}}, nil
 }
 

@@ -30,9 +30,16 @@
 // # Durable state
 //
 // In NodeConfig.StateDir (created 0700): identity.key (the libp2p identity, unless IdentityPath says
-// otherwise, so the peer ID survives restarts), node_id, and records.db (bbolt): every item a Store
-// call got accepted is on disk before the reply, so a kill -9 loses nothing acknowledged. At the next
-// Configure the live records are stored into the new node again (expired ones are dropped).
+// otherwise, so the peer ID survives restarts), node_id, and records.db (bbolt), the node's storage:
+// the worker plugs it into the node as its dht.Persister, so every record the node keeps — stored
+// through this worker or replicated onto it by other peers — is written to the database before the
+// node acknowledges it, and a kill -9 loses nothing that was acknowledged. The database is not
+// fsynced per write (NoSync): what a transaction committed is in the kernel's page cache, which a
+// dead process does not lose; a power loss or a kernel crash may lose the last writes, and is out
+// of scope. At the next Configure the expired records are deleted and the rest are loaded straight
+// into the new node, without network traffic (ConfigureResponse.reloaded_records counts them).
+// NodeConfig.NoPersistRecords turns this off. A records.db that is not a bbolt database (garbage,
+// a directory in its place) fails Configure with an error naming the file.
 //
 // # Errors
 //

@@ -54,7 +54,11 @@ type NodeSpec struct {
 	Config *ipcpb.NodeConfig
 	// NodeID is the persisted node ID, or the zero ID for a fresh random one.
 	NodeID dht.ID
-	Logger *slog.Logger
+	// Persister keeps the node's storage in the state directory (nil: nothing is persisted). The
+	// factory passes it to dht.Config.Persister: the node loads the persisted records when it is
+	// built and writes every change of its storage back before acknowledging it.
+	Persister dht.Persister
+	Logger    *slog.Logger
 }
 
 // NodeFactory builds and starts a node: it returns when the host listens and bootstrap finished, or

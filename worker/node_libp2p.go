@@ -106,6 +106,7 @@ func dhtConfig(c *ipcpb.NodeConfig, spec NodeSpec) (dht.Config, error) {
 		BlacklistTime:            secs(p.GetBlacklistTimeSeconds()),
 		BackoffRate:              p.GetBackoffRate(),
 		MaxStorageEntries:        int(p.GetMaxStorageEntries()),
+		Persister:                spec.Persister,
 		Logger:                   spec.Logger,
 	}
 	for i, m := range c.GetInitialPeers() {

@@ -22,8 +22,8 @@ type ServerConfig struct {
 	NewNode NodeFactory
 	// Logger receives the server's and the node's logs. Default slog.Default().
 	Logger *slog.Logger
-	// Clock gives DHT time, used to drop expired records when they are reloaded. Default
-	// dht.SystemClock.
+	// Clock gives DHT time, used to drop expired records from the state directory before they are
+	// reloaded. Default dht.SystemClock.
 	Clock dht.Clock
 }
 
@@ -41,7 +41,6 @@ type Server struct {
 	configuring bool
 	node        Node
 	state       *state
-	persist     bool
 	closed      bool
 
 	closeOnce sync.Once
@@ -72,8 +71,8 @@ func NewServer(cfg ServerConfig) *Server {
 // Done is closed once the server has been drained (Shutdown RPC or Close).
 func (s *Server) Done() <-chan struct{} { return s.done }
 
-// Configure opens the state directory, starts the node and returns once it is ready (host listening,
-// bootstrap finished), reloading the persisted records into it.
+// Configure opens the state directory, starts the node on the persisted records and returns once it
+// is ready (host listening, bootstrap finished).
 func (s *Server) Configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*ipcpb.ConfigureResponse, error) {
 	resp, err := s.configure(ctx, req)
 	if err != nil {
@@ -113,7 +112,7 @@ func (s *Server) configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*i
 	var st *state
 	if dir := cfg.GetStateDir(); dir != "" {
 		var err error
-		if st, err = openState(dir); err != nil {
+		if st, err = openState(dir, s.logger); err != nil {
 			return nil, err
 		}
 		if cfg.GetIdentityPath() == "" {
@@ -124,15 +123,20 @@ func (s *Server) configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*i
 	if err != nil {
 		return nil, errors.Join(err, st.close())
 	}
-	node, err := s.newNode(ctx, NodeSpec{Config: cfg, NodeID: nodeID, Logger: s.logger})
+	spec := NodeSpec{Config: cfg, NodeID: nodeID, Logger: s.logger}
+	if st != nil && !cfg.GetNoPersistRecords() {
+		if _, err := st.records.prune(s.clock.Now()); err != nil {
+			return nil, errors.Join(err, st.close())
+		}
+		spec.Persister = st.records
+	}
+	node, err := s.newNode(ctx, spec)
 	if err != nil {
 		return nil, errors.Join(err, st.close())
 	}
-	reloaded, err := s.reload(ctx, node, st)
-	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return nil, errors.Join(err, node.Close(cctx), st.close())
+	reloaded := 0
+	if spec.Persister != nil {
+		reloaded = st.records.loaded
 	}
 	s.mu.Lock()
 	if s.closed { // Close raced with Configure: drop what was built.
@@ -141,7 +145,7 @@ func (s *Server) configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*i
 		defer cancel()
 		return nil, errors.Join(fmt.Errorf("configure: %w", dht.ErrShutdown), node.Close(cctx), st.close())
 	}
-	s.node, s.state, s.persist = node, st, !cfg.GetNoPersistRecords()
+	s.node, s.state = node, st
 	s.configuring = false
 	s.mu.Unlock()
 	ok = true
@@ -161,43 +165,22 @@ func (s *Server) configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*i
 	}, nil
 }
 
-// reload stores the live persisted records into the fresh node (expired ones are dropped from the
-// database). It returns how many were reloaded.
-func (s *Server) reload(ctx context.Context, node Node, st *state) (int, error) {
-	items, err := st.live(s.clock.Now())
-	if err != nil || len(items) == 0 {
-		return 0, err
-	}
-	batch := make([]dht.StoreItem, 0, len(items))
-	for _, it := range items {
-		item, err := storeItemFromProto(it)
-		if err != nil {
-			continue // a record this build cannot read is skipped, never fatal
-		}
-		batch = append(batch, item)
-	}
-	if _, err := node.StoreMany(ctx, batch); err != nil {
-		return 0, fmt.Errorf("reload persisted records: %w", err)
-	}
-	return len(batch), nil
-}
-
 // current returns the configured node, or an error when there is none (yet or any more).
-func (s *Server) current() (Node, *state, bool, error) {
+func (s *Server) current() (Node, *state, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closed:
-		return nil, nil, false, dht.ErrShutdown
+		return nil, nil, dht.ErrShutdown
 	case s.node == nil:
-		return nil, nil, false, ErrNotConfigured
+		return nil, nil, ErrNotConfigured
 	}
-	return s.node, s.state, s.persist, nil
+	return s.node, s.state, nil
 }
 
 // Get looks one key up.
 func (s *Server) Get(ctx context.Context, req *ipcpb.GetRequest) (*ipcpb.GetResponse, error) {
-	node, _, _, err := s.current()
+	node, _, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -213,7 +196,7 @@ func (s *Server) Get(ctx context.Context, req *ipcpb.GetRequest) (*ipcpb.GetResp
 
 // GetMany looks several keys up; results are in request order.
 func (s *Server) GetMany(ctx context.Context, req *ipcpb.GetManyRequest) (*ipcpb.GetManyResponse, error) {
-	node, _, _, err := s.current()
+	node, _, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -232,7 +215,8 @@ func (s *Server) GetMany(ctx context.Context, req *ipcpb.GetManyRequest) (*ipcpb
 	return out, nil
 }
 
-// Store stores one item; the item is on disk before the reply when it was accepted.
+// Store stores one item. With a state directory, every replica this node keeps is in the
+// database (written, not necessarily fsynced) before the reply says it was accepted.
 func (s *Server) Store(ctx context.Context, req *ipcpb.StoreRequest) (*ipcpb.StoreResponse, error) {
 	out, err := s.storeMany(ctx, []*ipcpb.StoreItem{req.GetItem()})
 	if err != nil {
@@ -251,7 +235,7 @@ func (s *Server) StoreMany(ctx context.Context, req *ipcpb.StoreManyRequest) (*i
 }
 
 func (s *Server) storeMany(ctx context.Context, items []*ipcpb.StoreItem) ([]*ipcpb.StoreResult, error) {
-	node, st, persist, err := s.current()
+	node, _, err := s.current()
 	if err != nil {
 		return nil, err
 	}
@@ -279,24 +263,15 @@ func (s *Server) storeMany(ctx context.Context, items []*ipcpb.StoreItem) ([]*ip
 		return nil, fmt.Errorf("node returned %d results for %d items", len(results), len(items))
 	}
 	out := make([]*ipcpb.StoreResult, len(results))
-	var accepted []*ipcpb.StoreItem
 	for i, r := range results {
 		out[i] = storeResultToProto(r)
-		if r.Stored {
-			accepted = append(accepted, items[i])
-		}
-	}
-	if persist {
-		if err := st.put(accepted); err != nil {
-			return nil, fmt.Errorf("%w: persist records: %w", ErrState, err)
-		}
 	}
 	return out, nil
 }
 
 // PeerID returns the host's peer ID.
 func (s *Server) PeerID(_ context.Context, _ *ipcpb.PeerIDRequest) (*ipcpb.PeerIDResponse, error) {
-	node, _, _, err := s.current()
+	node, _, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -306,7 +281,7 @@ func (s *Server) PeerID(_ context.Context, _ *ipcpb.PeerIDRequest) (*ipcpb.PeerI
 
 // VisibleMaddrs returns the host's visible multiaddrs.
 func (s *Server) VisibleMaddrs(ctx context.Context, req *ipcpb.VisibleMaddrsRequest) (*ipcpb.VisibleMaddrsResponse, error) {
-	node, _, _, err := s.current()
+	node, _, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -319,7 +294,7 @@ func (s *Server) VisibleMaddrs(ctx context.Context, req *ipcpb.VisibleMaddrsRequ
 
 // Stats returns the node's counters.
 func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsResponse, error) {
-	node, st, _, err := s.current()
+	node, st, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -1,20 +1,18 @@
 package worker
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hivemind-go/hivemind/dht"
-	"github.com/hivemind-go/hivemind/proto/ipcpb"
 )
 
 // Files of a worker's state directory.
@@ -24,33 +22,69 @@ const (
 	recordsFile  = "records.db"
 )
 
-var recordsBucket = []byte("records")
-
-// state is a worker's durable state: its node ID and the records stored through it. A nil *state
+// state is a worker's durable state: its node ID and its node's storage (records). A nil *state
 // (no state directory) persists nothing.
 type state struct {
-	dir string
-	db  *bolt.DB
+	dir     string
+	db      *bolt.DB
+	records *recordStore
 }
 
 // openState creates dir (0700) when missing and opens the records database. The lock on it is held
 // until close; a stale lock of a dead worker is free (flock), a live one is waited for up to 5 s.
-func openState(dir string) (*state, error) {
+// A database that is not one (garbage, a directory in its place) is an error naming the file.
+func openState(dir string, logger *slog.Logger) (*state, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrState, err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, recordsFile), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	path := filepath.Join(dir, recordsFile)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s is a directory, not a records database", ErrState, path)
+	}
+	db, err := openDB(path, &bolt.Options{Timeout: 5 * time.Second, NoSync: true})
 	if err != nil {
-		return nil, fmt.Errorf("%w: open %s: %w", ErrState, recordsFile, err)
+		return nil, fmt.Errorf("%w: open %s: %w", ErrState, path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(recordsBucket)
-		return err
-	}); err != nil {
+	dropped := 0
+	err = guard(path, func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			if old := tx.Bucket(legacyRecordsBucket); old != nil {
+				dropped = old.Stats().KeyN
+				if err := tx.DeleteBucket(legacyRecordsBucket); err != nil {
+					return err
+				}
+			}
+			_, err := tx.CreateBucketIfNotExists(recordsBucket)
+			return err
+		})
+	})
+	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("%w: %s: %w", ErrState, recordsFile, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrState, path, err)
 	}
-	return &state{dir: dir, db: db}, nil
+	if dropped > 0 {
+		logger.Warn("records persisted by an earlier format were dropped", "file", path, "records", dropped)
+	}
+	return &state{dir: dir, db: db, records: &recordStore{db: db, path: path, logger: logger}}, nil
+}
+
+// openDB opens a bbolt database, turning a panic on a corrupt file into an error.
+func openDB(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	err = guard(path, func() error {
+		db, err = bolt.Open(path, 0o600, opts)
+		return err
+	})
+	return db, err
+}
+
+// guard runs f, turning a panic (bbolt panics on some corrupt pages) into an error naming path.
+func guard(path string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s is corrupt: %v", path, p)
+		}
+	}()
+	return f()
 }
 
 func (s *state) close() error {
@@ -84,87 +118,12 @@ func (s *state) nodeID() (dht.ID, error) {
 	return id, nil
 }
 
-// recordKey is the database key of an item: the key ID, then 0 for a regular value or 1 and the
-// subkey's msgpack for a dictionary entry.
-func recordKey(item *ipcpb.StoreItem) []byte {
-	id := dht.Key{Data: item.GetKey().GetData(), Raw: item.GetKey().GetRaw()}.ID()
-	k := append([]byte(nil), id[:]...)
-	if item.GetHasSubkey() {
-		return append(append(k, 1), item.GetSubkey()...)
-	}
-	return append(k, 0)
-}
-
-// put persists accepted items, each replacing an older record of the same key and subkey. It
-// returns after the transaction is on disk.
-func (s *state) put(items []*ipcpb.StoreItem) error {
-	if s == nil || len(items) == 0 {
-		return nil
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(recordsBucket)
-		for _, item := range items {
-			k := recordKey(item)
-			if old := b.Get(k); old != nil {
-				var prev ipcpb.StoreItem
-				if proto.Unmarshal(old, &prev) == nil && prev.GetExpiration() >= item.GetExpiration() {
-					continue
-				}
-			}
-			v, err := proto.Marshal(item)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(k, v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// live returns the records that have not expired at now and deletes the others.
-func (s *state) live(now float64) ([]*ipcpb.StoreItem, error) {
-	if s == nil {
-		return nil, nil
-	}
-	var items []*ipcpb.StoreItem
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(recordsBucket)
-		var dead [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var item ipcpb.StoreItem
-			if proto.Unmarshal(v, &item) != nil || item.GetExpiration() <= now {
-				dead = append(dead, bytes.Clone(k))
-				return nil
-			}
-			items = append(items, &item)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range dead {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return items, err
-}
-
 // count returns the number of persisted records.
 func (s *state) count() int {
 	if s == nil {
 		return 0
 	}
-	n := 0
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(recordsBucket).Stats().KeyN
-		return nil
-	})
-	return n
+	return s.records.count()
 }
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it and renames it over path.

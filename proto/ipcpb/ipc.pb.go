@@ -54,8 +54,8 @@ type NodeConfig struct {
 	Dht        *DHTParams `protobuf:"bytes,7,opt,name=dht,proto3" json:"dht,omitempty"`
 	// Record validators, as data: the worker builds them.
 	Validators []*ValidatorSpec `protobuf:"bytes,8,rep,name=validators,proto3" json:"validators,omitempty"`
-	// Do not persist records stored through this worker (they are persisted by default when state_dir
-	// is set).
+	// Do not persist the records the node stores (its own and replicas other peers send it); they are
+	// persisted by default when state_dir is set.
 	NoPersistRecords bool `protobuf:"varint,9,opt,name=no_persist_records,json=noPersistRecords,proto3" json:"no_persist_records,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
