@@ -1,6 +1,9 @@
 package dht
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // This file connects the Node's storage to cfg.Persister: the records loaded at New, and the
 // writes that follow every request that changed the storage (see Persister for the contract).
@@ -15,13 +18,16 @@ type localWrite struct {
 // applyWrites stores validated items (a nil entry is a refused item) and answers one boolean per
 // item. With a Persister, the new state of every storage key they changed is persisted in one
 // Persist call before it returns, and an item whose key could not be persisted is answered false.
-// The state lock is taken per item; persistMu, held throughout, orders the Persist calls.
+// The state lock is taken per item; persistMu, held throughout when an item is for the storage,
+// orders the Persist calls.
 func (n *Node) applyWrites(ws []*localWrite) []bool {
 	ok := make([]bool, len(ws))
 	p := n.cfg.Persister
-	if p != nil {
+	if p != nil && slices.ContainsFunc(ws, func(w *localWrite) bool { return w != nil && !w.inCache }) {
 		n.persistMu.Lock()
 		defer n.persistMu.Unlock()
+	} else {
+		p = nil // nothing for the storage: the cache is not persisted
 	}
 	var (
 		batch []PersistedRecord
