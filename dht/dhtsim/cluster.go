@@ -27,6 +27,9 @@ type ClusterConfig struct {
 	// JoinConcurrency is how many nodes bootstrap at once; each of them only knows nodes started
 	// before its batch. Default 1 (one after another, like hivemind's tests).
 	JoinConcurrency int
+	// Progress, if set, is called after each batch of joins with the number of nodes started so
+	// far (for progress reports of large simulations).
+	Progress func(started int)
 }
 
 // Validate reports every invalid field of c.
@@ -66,6 +69,8 @@ type Cluster struct {
 	net *Network
 	cfg ClusterConfig
 
+	growing sync.Mutex // serializes NewCluster's and Add's joins
+
 	mu    sync.Mutex
 	nodes []*dht.Node
 	eps   []*Endpoint
@@ -79,6 +84,8 @@ func NewCluster(ctx context.Context, net *Network, cfg ClusterConfig) (*Cluster,
 		return nil, err
 	}
 	c := &Cluster{net: net, cfg: cfg.withDefaults()}
+	c.growing.Lock()
+	defer c.growing.Unlock()
 	if err := c.grow(ctx, cfg.Size); err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
@@ -87,6 +94,8 @@ func NewCluster(ctx context.Context, net *Network, cfg ClusterConfig) (*Cluster,
 
 // Add starts one more node, bootstrapped like the others, and returns its index.
 func (c *Cluster) Add(ctx context.Context) (int, error) {
+	c.growing.Lock()
+	defer c.growing.Unlock()
 	c.mu.Lock()
 	i := len(c.nodes)
 	c.mu.Unlock()
@@ -113,10 +122,22 @@ func (c *Cluster) grow(ctx context.Context, count int) error {
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
+			// Undo the whole batch: close the nodes of it that did start.
 			c.mu.Lock()
+			started, eps := c.nodes[batch:batchEnd], c.eps[batch:batchEnd]
 			c.nodes, c.eps = c.nodes[:batch], c.eps[:batch]
 			c.mu.Unlock()
+			for i, n := range started {
+				if n != nil {
+					eps[i].Serve(nil)
+					c.net.Leave(eps[i].ID())
+					err = errors.Join(err, n.Close())
+				}
+			}
 			return err
+		}
+		if c.cfg.Progress != nil {
+			c.cfg.Progress(batchEnd)
 		}
 	}
 	return nil

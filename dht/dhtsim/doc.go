@@ -42,8 +42,9 @@
 //
 // # Cost
 //
-// An endpoint costs about 200 bytes. A per-pair call counter map is kept only when randomness is used
-// (DropRate > 0, Jitter > 0 or hooks set). Per-node loggers are discarded unless Config.Logger is set.
+// An endpoint costs a few hundred bytes (mostly counters). A per-pair call counter map is kept only
+// when randomness is used (DropRate > 0, Jitter > 0 or hooks set): about 30 bytes per peer a node
+// has called. Per-node loggers are discarded unless Config.Logger is set.
 //
 // # Concurrency
 //

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +49,10 @@ type scenario struct {
 	JoinConcurrency int
 	Concurrency     int // concurrent stores / gets
 	Latency         dhtsim.Latency
+	// Node is every node's config template. Scenarios disable the routing-table refresh
+	// (RefreshInterval -1), as hivemind does by default (refresh_timeout=None): in virtual time a
+	// long build would otherwise run a refresh of every node every simulated minute.
+	Node dht.Config
 }
 
 // lookups summarizes one get phase.
@@ -117,7 +122,8 @@ func (r report) String() string {
 	}
 	fmt.Fprintf(&b, "  stores ok %d; nearest: top-1 %.3f, Jaccard %.3f; replica counts %v\n",
 		r.StoresOK, r.Top1, r.Jaccard, compact(r.ReplicaCounts))
-	fmt.Fprintf(&b, "  memory: peak heap %s, heap after %s, peak RSS %s\n", mib(r.PeakHeap), mib(r.HeapAfter), mib(r.PeakRSS))
+	fmt.Fprintf(&b, "  memory: peak live heap %s (%.1f KiB/node), live heap at the end %s, peak RSS of the process %s\n",
+		mib(r.PeakHeap), float64(r.PeakHeap)/1024/float64(max(r.Size, 1)), mib(r.HeapAfter), mib(r.PeakRSS))
 	t := r.NetStats.Total()
 	fmt.Fprintf(&b, "  network: %d calls (%d ping, %d store, %d find), %d failed, %s requests, %s responses",
 		t.Calls, r.NetStats.Ping.Calls, r.NetStats.Store.Calls, r.NetStats.Find.Calls, t.Failed,
@@ -145,14 +151,16 @@ func compact(xs []int) string {
 	return strings.Join(parts, " ")
 }
 
-// memSampler tracks the peak heap between samples.
+// memSampler tracks the largest live heap seen at the phase boundaries.
 type memSampler struct{ peakHeap uint64 }
 
+// sample collects garbage and returns the live heap (HeapAlloc after a GC).
 func (m *memSampler) sample() uint64 {
+	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m.peakHeap = max(m.peakHeap, ms.HeapInuse)
-	return ms.HeapInuse
+	m.peakHeap = max(m.peakHeap, ms.HeapAlloc)
+	return ms.HeapAlloc
 }
 
 // peakRSS reads VmHWM (the process's peak resident set) from /proc; 0 where unavailable.
@@ -188,7 +196,12 @@ func runScenario(t *testing.T, seed int64, sc scenario) report {
 		require.NoError(t, err)
 		wstart := wallNow()
 		cluster, err := dhtsim.NewCluster(ctx, net, dhtsim.ClusterConfig{
-			Size: sc.Size, JoinConcurrency: sc.JoinConcurrency,
+			Size: sc.Size, JoinConcurrency: sc.JoinConcurrency, Node: sc.Node,
+			Progress: func(started int) {
+				if step := max(sc.Size/10, 1); started%step < sc.JoinConcurrency && sc.Size >= 10_000 {
+					t.Logf("%d/%d nodes started (wall %v)", started, sc.Size, wallNow().Sub(wstart).Round(time.Second))
+				}
+			},
 		})
 		require.NoError(t, err)
 		closed := false
@@ -288,6 +301,9 @@ func runScenario(t *testing.T, seed int64, sc scenario) report {
 		r.AfterKill = getPhase()
 		r.Kill = wallNow().Sub(wstart)
 		r.HeapAfter = mem.sample()
+		if path := os.Getenv("HIVEMIND_SIM_HEAPPROFILE"); path != "" {
+			writeHeapProfile(t, path)
+		}
 		r.Virtual = time.Since(vstart)
 		// Calls still waiting for a dead peer end when their nodes close: count them too.
 		closed = true
@@ -297,6 +313,18 @@ func runScenario(t *testing.T, seed int64, sc scenario) report {
 	r.PeakHeap = mem.peakHeap
 	r.PeakRSS = peakRSS()
 	return r
+}
+
+// writeHeapProfile writes a heap profile to path (HIVEMIND_SIM_HEAPPROFILE), taken at the end of a
+// run while every node is still alive.
+func writeHeapProfile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	runtime.GC()
+	require.NoError(t, pprof.WriteHeapProfile(f))
+	t.Logf("heap profile written to %s", path)
 }
 
 // parallel runs f(0..n-1) on at most workers goroutines.

@@ -3,6 +3,7 @@
 package sim
 
 import (
+	"github.com/hivemind-go/hivemind/dht"
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht/dhtsim"
@@ -13,4 +14,5 @@ var ciScenario = scenario{
 	Size: 1000, Keys: 500, Gets: 2000, Queries: 200, ReplicaKeys: 20, KillFraction: 0.1,
 	JoinConcurrency: 8, Concurrency: 16,
 	Latency: dhtsim.Latency{Base: 10 * time.Millisecond, Jitter: 20 * time.Millisecond},
+	Node:    dht.Config{RefreshInterval: -1},
 }

@@ -3,6 +3,7 @@
 package sim
 
 import (
+	"github.com/hivemind-go/hivemind/dht"
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht/dhtsim"
@@ -14,4 +15,5 @@ var ciScenario = scenario{
 	Size: 200, Keys: 200, Gets: 1000, Queries: 100, ReplicaKeys: 10, KillFraction: 0.1,
 	JoinConcurrency: 8, Concurrency: 16,
 	Latency: dhtsim.Latency{Base: 10 * time.Millisecond, Jitter: 20 * time.Millisecond},
+	Node:    dht.Config{RefreshInterval: -1},
 }

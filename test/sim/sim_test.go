@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/dhtsim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,6 +56,7 @@ func TestLong(t *testing.T) {
 				Size: size, Keys: 1000, Gets: 2000, Queries: 200, ReplicaKeys: 10, KillFraction: 0.1,
 				JoinConcurrency: 16, Concurrency: 32,
 				Latency: dhtsim.Latency{Base: 10 * time.Millisecond, Jitter: 20 * time.Millisecond},
+				Node:    dht.Config{RefreshInterval: -1},
 			}
 			r := runScenario(t, seed, sc)
 			t.Log("\n" + r.String())
