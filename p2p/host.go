@@ -9,19 +9,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/libp2p/go-libp2p"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/core/routing"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -56,7 +49,8 @@ type Host struct {
 
 // New builds and starts a host from cfg: identity, listeners, transports (TCP always, QUIC when a quic-v1
 // listen address is given, relay), Noise and TLS, yamux, the resource and connection managers, and the
-// kad DHT as routing; then it connects to cfg.InitialPeers concurrently. It fails when cfg is invalid,
+// kad DHT as routing (see newLibp2pHost for what runs and what does not); then it connects to
+// cfg.InitialPeers concurrently. It fails when cfg is invalid,
 // when the identity is unusable, or when initial peers are given and none of them can be reached
 // (ErrBootstrap, naming each peer and why); partial failures are logged. ctx bounds the bootstrap only.
 func New(ctx context.Context, cfg Config) (_ *Host, err error) {
@@ -76,19 +70,9 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err != nil {
 		return nil, errors.Join(err, rm.Close())
 	}
-	var kad *kaddht.IpfsDHT
-	opts, err := hostOptions(cfg, key, &kad)
+	lh, kad, err := newLibp2pHost(cfg, key, rm, cm)
 	if err != nil {
-		return nil, errors.Join(err, rm.Close(), cm.Close())
-	}
-	opts = append(opts, libp2p.ResourceManager(rm), libp2p.ConnectionManager(cm))
-	lh, err := libp2p.New(opts...)
-	if err != nil {
-		err = fmt.Errorf("p2p: start libp2p host: %w", err)
-		if kad != nil {
-			err = errors.Join(err, kad.Close())
-		}
-		return nil, errors.Join(err, rm.Close(), cm.Close())
+		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
 	h := wrapHost(lh, kad, cfg)
 	defer func() {
@@ -137,62 +121,6 @@ func loadKey(cfg Config) (crypto.PrivKey, error) {
 		}
 		return key, nil
 	}
-}
-
-// hostOptions translates cfg into libp2p options. The kad DHT is built by libp2p's Routing hook and
-// stored in *kad so New can close it.
-func hostOptions(cfg Config, key crypto.PrivKey, kad **kaddht.IpfsDHT) ([]libp2p.Option, error) {
-	opts := []libp2p.Option{
-		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
-		libp2p.UserAgent(cfg.UserAgent),
-		libp2p.Transport(tcp.NewTCPTransport),
-		// Noise first, as p2pd proposes it; a peer started with tls=False speaks only Noise.
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Security(tls.ID, tls.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.EnableRelay(),
-		// No Prometheus registration: it is process-global, and a process may run many hosts.
-		libp2p.DisableMetrics(),
-	}
-	if wantsQUIC(cfg.ListenAddrs) {
-		opts = append(opts, libp2p.Transport(quic.NewTransport))
-	}
-	if len(cfg.AnnounceAddrs) > 0 {
-		announce := make([]ma.Multiaddr, len(cfg.AnnounceAddrs))
-		for i, s := range cfg.AnnounceAddrs {
-			m, err := ma.NewMultiaddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("%w: AnnounceAddrs[%d]: %w", ErrInvalidConfig, i, err)
-			}
-			announce[i] = m
-		}
-		opts = append(opts, libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return announce }))
-	}
-	switch cfg.Reachability {
-	case ReachabilityPublic:
-		opts = append(opts, libp2p.ForceReachabilityPublic())
-	case ReachabilityPrivate:
-		opts = append(opts, libp2p.ForceReachabilityPrivate())
-	}
-	mode := kaddht.ModeServer
-	switch cfg.DHTMode {
-	case DHTModeClient:
-		mode = kaddht.ModeClient
-	case DHTModeAuto:
-		mode = kaddht.ModeAuto
-	}
-	opts = append(opts, libp2p.Routing(func(h host.Host) (routing.PeerRouting, error) {
-		// Default /ipfs prefix, no bootstrap peers (never joins the public IPFS DHT on its own), no
-		// routing-table or address filters: as p2pd runs it.
-		d, err := kaddht.New(h, kaddht.Mode(mode))
-		if err != nil {
-			return nil, fmt.Errorf("p2p: kad dht: %w", err)
-		}
-		*kad = d
-		return d, nil
-	}))
-	return opts, nil
 }
 
 func wantsQUIC(listen []string) bool {

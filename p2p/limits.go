@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -102,7 +101,7 @@ func (l Limits) withDefaults() Limits {
 // maxMessage bytes. libp2p's own services (identify, ping, relay, …) keep their default limits.
 func newResourceManager(l Limits, maxMessage int) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&scaling)
+	setDefaultServiceLimits(&scaling)
 	base := scaling.AutoScale()
 
 	unlimited := rcmgr.ResourceLimits{
