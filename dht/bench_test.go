@@ -15,7 +15,7 @@ func benchNode(b *testing.B) *Node {
 	b.Helper()
 	net := newLoopNet()
 	net.noRecord = true
-	n, err := newNode(Config{Logger: quietLogger(), RefreshInterval: -1}, "bench", net.endpoint("bench"))
+	n, err := New(Config{Logger: quietLogger(), RefreshInterval: -1}, "bench", net.endpoint("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}

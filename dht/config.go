@@ -43,13 +43,13 @@ type Config struct {
 	// ClientMode: the node serves no requests and sends an empty NodeInfo, so peers never add it to
 	// their routing tables (its Handle* methods still answer, for an adapter that registers them anyway).
 	ClientMode bool
-	// InitialPeers are pinged (validated) at start, then the node looks up its own ID (spec §2.2).
+	// InitialPeers are pinged (validated) by Bootstrap, then the node looks up its own ID (spec §2.2).
 	InitialPeers []PeerID
-	// AllowBootstrapFailure: when no initial peer answers, log a warning instead of failing New
+	// AllowBootstrapFailure: when no initial peer answers, log a warning instead of failing Bootstrap
 	// (hivemind's ensure_bootstrap_success=False). It also makes bootstrap pings non-validating.
 	AllowBootstrapFailure bool
 	// LenientBootstrap: a validation error of a bootstrap ping (peer cannot reach us, clock off by
-	// more than 3 s) is logged instead of failing New (hivemind's strict=False).
+	// more than 3 s) is logged instead of failing Bootstrap (hivemind's strict=False).
 	LenientBootstrap bool
 	// BootstrapTimeout is the time budget of bootstrap stages 2 and 3 (waiting for more pings, the
 	// lookup of the own ID). Zero means WaitTimeout.

@@ -11,15 +11,20 @@
 //
 // # Using a Node
 //
-//  1. Serve a Handler for the node's peer ID (unless Config.ClientMode) before calling [New]: during
-//     bootstrap the initial peers ping the new node back, so pings must already be answered with its
-//     node ID (set Config.NodeID, or answer with the one New will use); p2p/dhtrpc and dht/dhtsim
-//     forward to the node once New returns.
-//  2. [New] validates the Config, bootstraps (validated pings to the initial peers, then a lookup of
-//     the node's own ID) and starts the background maintenance (routing-table refresh; cache refresh
-//     once a cached value is used).
-//  3. Use the node: [Node.Get], [Node.GetMany], [Node.Store], [Node.StoreMany] (the [Client] API),
+//  1. [New] builds the node and sends nothing: it validates the Config, loads the records of
+//     Config.Persister (if any) into the storage and starts the background maintenance (the
+//     routing-table refresh; the cache refresh starts once a cached value is used). The node answers
+//     its [Handler] methods from this point on.
+//  2. Serve it: register the node as the Handler of its peer ID (p2p/dhtrpc.Serve, dhtsim's
+//     Endpoint.Serve), unless Config.ClientMode.
+//  3. [Node.Bootstrap] joins the DHT: validated pings to Config.InitialPeers, which ping the node
+//     back (hence step 2 first), then a lookup of its own ID. Its error wraps ErrBootstrapFailed (and
+//     ErrValidation for a peer that answered but failed validation) and names each peer that failed.
+//  4. Use the node: [Node.Get], [Node.GetMany], [Node.Store], [Node.StoreMany] (the [Client] API),
 //     [Node.FindNearestNodes], [Node.Stats]. Every call takes a context and is safe for concurrent use.
-//  4. [Node.Close] stops serving, cancels the node's RPCs and background work, and waits for every
-//     goroutine the node started.
+//  5. [Node.Close] stops serving, cancels the node's RPCs and background work, and waits for every
+//     goroutine the node started. Close the node also when Bootstrap failed.
+//
+// p2p/dhtrpc.NewNode does steps 1-3 on a libp2p host. A client-mode node serves nothing: New then
+// Bootstrap.
 package dht

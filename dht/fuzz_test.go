@@ -20,7 +20,7 @@ func fuzzNode(f *testing.F) *Node {
 	f.Helper()
 	net := newLoopNet()
 	net.noRecord = true
-	n, err := newNode(Config{
+	n, err := New(Config{
 		NodeID: HashID([]byte("fuzz")), Clock: &fakeClock{now: 1_700_000_000}, Logger: quietLogger(),
 		RefreshInterval: -1, MaxStorageEntries: 1000, MaxStorageBytes: 1 << 20, MaxRequestItems: 256, CacheSize: 100,
 	}, "fuzz", net.endpoint("fuzz"))
@@ -128,7 +128,7 @@ func (c *cannedFind) Find(context.Context, PeerID, *dhtpb.FindRequest) (*dhtpb.F
 func FuzzFindResponse(f *testing.F) {
 	protoSeeds(f, seedsFor("call_find", true))
 	canned := &cannedFind{Transport: newLoopNet().endpoint("fuzz")}
-	n, err := newNode(Config{
+	n, err := New(Config{
 		Clock: &fakeClock{now: 1_700_000_000}, Logger: quietLogger(), RefreshInterval: -1,
 	}, "fuzz", canned)
 	if err != nil {

@@ -116,7 +116,7 @@ func BenchmarkHandoff100k(b *testing.B) {
 // newBenchNode starts a node alone on tr.
 func newBenchNode(b *testing.B, cfg Config, tr Transport) *Node {
 	b.Helper()
-	n, err := newNode(cfg, "bench", tr)
+	n, err := New(cfg, "bench", tr)
 	if err != nil {
 		b.Fatal(err)
 	}

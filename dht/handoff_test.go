@@ -55,7 +55,7 @@ func TestHandoffSelection(t *testing.T) {
 		t.Run(fmt.Sprintf("%d contacts %d keys batch %d", tc.contacts, tc.keys, tc.batch), func(t *testing.T) {
 			rng := rngFor(t)
 			self := nearID(rng, ID{}, 0)
-			n, err := newNode(Config{NodeID: self, Logger: quietLogger(), RefreshInterval: -1, NumReplicas: tc.replicas},
+			n, err := New(Config{NodeID: self, Logger: quietLogger(), RefreshInterval: -1, NumReplicas: tc.replicas},
 				"me", &sinkTransport{})
 			if err != nil {
 				t.Fatal(err)

@@ -68,20 +68,7 @@ var (
 	_ Client  = (*Node)(nil)
 )
 
-// New starts a node: newNode, then Bootstrap (closing the node when it fails). Transitional: it
-// becomes the constructor alone once every caller serves the node before bootstrapping it.
-func New(ctx context.Context, cfg Config, self PeerID, tr Transport) (*Node, error) {
-	n, err := newNode(cfg, self, tr)
-	if err != nil {
-		return nil, err
-	}
-	if err := n.Bootstrap(ctx); err != nil {
-		return nil, errors.Join(err, n.Close())
-	}
-	return n, nil
-}
-
-// newNode returns a node ready to serve, without sending anything: it validates cfg, applies the
+// New returns a node ready to serve, without sending anything: it validates cfg, applies the
 // defaults to a copy, loads the records of cfg.Persister (if any) into the local storage, and starts
 // the background maintenance (the routing-table refresh, which has nothing to do until the table
 // holds nodes). self is the node's own peer ID (never called); tr reaches other peers.
@@ -89,7 +76,7 @@ func New(ctx context.Context, cfg Config, self PeerID, tr Transport) (*Node, err
 // The node answers its Handler methods at once. Serve it as the Transport's Handler (unless
 // cfg.ClientMode), then call Bootstrap: during bootstrap the initial peers ping the node back. The
 // caller must Close the node, also when Bootstrap fails.
-func newNode(cfg Config, self PeerID, tr Transport) (*Node, error) {
+func New(cfg Config, self PeerID, tr Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

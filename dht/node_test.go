@@ -64,7 +64,7 @@ func (s *testSwarm) startAs(p PeerID, cfg Config) (*Node, error) {
 	if cfg.NodeID == (ID{}) {
 		cfg.NodeID = HashID([]byte(p))
 	}
-	node, err := newNode(cfg, p, s.net.endpoint(p))
+	node, err := New(cfg, p, s.net.endpoint(p))
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := newNode(tc.cfg, tc.self, tc.tr)
+			n, err := New(tc.cfg, tc.self, tc.tr)
 			if err == nil {
 				_ = n.Close()
 				t.Fatal("New succeeded")
@@ -139,7 +139,7 @@ func TestNewErrors(t *testing.T) {
 func TestNewSendsNothing(t *testing.T) {
 	net := newLoopNet()
 	cfg := Config{InitialPeers: []PeerID{"ghost1", "ghost2"}, Logger: quietLogger(), RefreshInterval: -1}
-	n, err := newNode(cfg, "p", net.endpoint("p"))
+	n, err := New(cfg, "p", net.endpoint("p"))
 	if err != nil {
 		t.Fatal(err)
 	}

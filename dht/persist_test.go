@@ -78,7 +78,7 @@ func pmp(t testing.TB, v any) []byte {
 // persistNode starts a lone node on net with persister p.
 func persistNode(t testing.TB, net *loopNet, clock Clock, p Persister) *Node {
 	t.Helper()
-	n, err := newNode(Config{Clock: clock, Logger: quietLogger(), RefreshInterval: -1, Persister: p}, "lone", net.endpoint("lone"))
+	n, err := New(Config{Clock: clock, Logger: quietLogger(), RefreshInterval: -1, Persister: p}, "lone", net.endpoint("lone"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestPersistLoad(t *testing.T) {
 			Key: HashID(fmt.Appendf(nil, "k%d", i)), Kind: ValueRegular, Value: pmp(t, i), Expiration: 995 + float64(i),
 		}})
 	}
-	n, err := newNode(Config{Clock: clock, Logger: quietLogger(), RefreshInterval: -1, Persister: p, MaxStorageEntries: 3},
+	n, err := New(Config{Clock: clock, Logger: quietLogger(), RefreshInterval: -1, Persister: p, MaxStorageEntries: 3},
 		"lone", newLoopNet().endpoint("lone"))
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestPersistLoad(t *testing.T) {
 	}
 
 	p.loadErr = errors.New("unreadable")
-	if _, err := newNode(Config{Logger: quietLogger(), Persister: p}, "lone", newLoopNet().endpoint("lone")); !errors.Is(err, p.loadErr) {
+	if _, err := New(Config{Logger: quietLogger(), Persister: p}, "lone", newLoopNet().endpoint("lone")); !errors.Is(err, p.loadErr) {
 		t.Errorf("New with a failing Load: %v", err)
 	}
 }

@@ -129,7 +129,7 @@ func runProtoScenario(t *testing.T, sc protoScenario) {
 	if sc.Server.CacheMaxsize != nil {
 		serverCfg.CacheSize = *sc.Server.CacheMaxsize
 	}
-	server, err := newNode(serverCfg, serverPeer, net.endpoint(serverPeer))
+	server, err := New(serverCfg, serverPeer, net.endpoint(serverPeer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func runProtoScenario(t *testing.T, sc protoScenario) {
 	if sc.Client.NodeID != nil {
 		clientCfg.NodeID = mustID(t, sc.Client.NodeID)
 	}
-	client, err := newNode(clientCfg, clientPeer, net.endpoint(clientPeer))
+	client, err := New(clientCfg, clientPeer, net.endpoint(clientPeer))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func BenchmarkDurableStoreHandler(b *testing.B) {
 			if mode.name != "memory" {
 				cfg.Persister = benchRecords(b, mode.noSync)
 			}
-			n, err := dht.New(context.Background(), cfg, "bench", silentTransport{})
+			n, err := dht.New(cfg, "bench", silentTransport{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/hivemind-go/hivemind/dht"
-	"github.com/hivemind-go/hivemind/proto/dhtpb"
 )
 
 // DefaultBootstrapPeers is the number of earlier nodes a cluster node bootstraps from by default.
@@ -161,22 +160,19 @@ func (c *Cluster) startNode(ctx context.Context, i, known int) error {
 	if len(ncfg.InitialPeers) == 0 {
 		ncfg.InitialPeers = nil
 	}
-	// Serve before bootstrapping: the validated bootstrap ping makes the peer ping us back.
-	fwd := newStartingHandler(ncfg)
-	if !ncfg.ClientMode {
-		ep.Serve(fwd)
-	}
-	node, err := dht.New(ctx, ncfg, peer, ep)
+	node, err := dht.New(ncfg, peer, ep)
 	if err != nil {
-		ep.Serve(nil)
 		c.net.Leave(peer)
-		close(fwd.ready)
 		return fmt.Errorf("dhtsim: start node %d: %w", i, err)
 	}
-	fwd.node = node
-	close(fwd.ready)
+	// Serve before bootstrapping: the validated bootstrap ping makes the peer ping us back.
 	if !ncfg.ClientMode {
 		ep.Serve(node)
+	}
+	if err := node.Bootstrap(ctx); err != nil {
+		ep.Serve(nil)
+		c.net.Leave(peer)
+		return fmt.Errorf("dhtsim: start node %d: %w", i, errors.Join(err, node.Close()))
 	}
 	c.mu.Lock()
 	c.nodes[i], c.eps[i] = node, ep
@@ -259,71 +255,4 @@ func (c *Cluster) Close() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// startingHandler serves a node while dht.New bootstraps it. dht.New returns the node only after
-// bootstrap, but a validated bootstrap ping makes the initial peer ping the new node back, so
-// something must answer before the node exists: pings are answered with the configured node ID and
-// the DHT time (exactly what the ping-back checks); STORE and FIND wait for the node.
-type startingHandler struct {
-	info  *dhtpb.NodeInfo
-	clock dht.Clock
-	ready chan struct{}
-	node  *dht.Node // set before ready is closed; nil when New failed
-}
-
-var errNotStarted = errors.New("dhtsim: node failed to start")
-
-func newStartingHandler(cfg dht.Config) *startingHandler {
-	clock := cfg.Clock
-	if clock == nil {
-		clock = dht.SystemClock{}
-	}
-	info := &dhtpb.NodeInfo{NodeId: cfg.NodeID.Bytes()}
-	if cfg.ClientMode {
-		info = &dhtpb.NodeInfo{}
-	}
-	return &startingHandler{info: info, clock: clock, ready: make(chan struct{})}
-}
-
-// wait returns the node once New returned it.
-func (p *startingHandler) wait(ctx context.Context) (*dht.Node, error) {
-	select {
-	case <-p.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if p.node == nil {
-		return nil, errNotStarted
-	}
-	return p.node, nil
-}
-
-func (p *startingHandler) HandlePing(ctx context.Context, from dht.PeerID, req *dhtpb.PingRequest) (*dhtpb.PingResponse, error) {
-	select {
-	case <-p.ready:
-		n, err := p.wait(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return n.HandlePing(ctx, from, req)
-	default:
-		return &dhtpb.PingResponse{Peer: p.info, DhtTime: p.clock.Now()}, nil
-	}
-}
-
-func (p *startingHandler) HandleStore(ctx context.Context, from dht.PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
-	n, err := p.wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return n.HandleStore(ctx, from, req)
-}
-
-func (p *startingHandler) HandleFind(ctx context.Context, from dht.PeerID, req *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
-	n, err := p.wait(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return n.HandleFind(ctx, from, req)
 }

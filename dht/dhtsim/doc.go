@@ -5,9 +5,10 @@
 // # Usage
 //
 //	net, err := dhtsim.NewNetwork(dhtsim.Config{Seed: seed, Latency: dhtsim.Latency{Base: 5 * time.Millisecond}})
-//	ep, err := net.Join(peerID)          // ep is the node's dht.Transport
-//	node, err := dht.New(ctx, cfg, peerID, ep)
-//	ep.Serve(node)                       // the node's dht.Handler; client-mode nodes skip this
+//	ep, err := net.Join(peerID)           // ep is the node's dht.Transport
+//	node, err := dht.New(cfg, peerID, ep) // sends nothing yet
+//	ep.Serve(node)                        // the node's dht.Handler; client-mode nodes skip this
+//	err = node.Bootstrap(ctx)             // the initial peers ping it back
 //
 // [NewCluster] does the above for N nodes, bootstrapping each from earlier ones.
 //

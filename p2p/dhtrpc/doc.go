@@ -13,12 +13,12 @@
 //
 // NewNode does everything in the right order and is what a worker wants:
 //
-//	node, err := dhtrpc.NewNode(ctx, host, cfg) // serves DHTProtocol (unless cfg.ClientMode), bootstraps
+//	node, err := dhtrpc.NewNode(ctx, host, cfg) // dht.New, serves DHTProtocol (unless cfg.ClientMode), Bootstrap
 //	defer node.Close()                            // unregisters the handlers, closes the dht.Node
 //
-// The order matters: a validated bootstrap ping makes the initial peer ping the new node back, so the
-// handlers must answer before dht.New returns the node. NewNode registers them first and answers
-// pings for the starting node itself (with its node ID and DHT time); STORE and FIND wait for it.
+// The order is dht's usage protocol: a validated bootstrap ping makes the initial peer ping the new
+// node back, so the handlers must answer before Bootstrap; dht.New sends nothing, so the node can be
+// served as soon as it exists.
 //
 // The parts are available on their own: NewTransport(host) is a dht.Transport; Serve(host, handler)
 // registers the three handlers, Unserve(host) removes them. Client-mode nodes register none (a peer

@@ -160,12 +160,13 @@ func simPair(b *testing.B) (server, client *dht.Node) {
 		ep, err := net.Join(net.PeerID(i))
 		require.NoError(b, err)
 		cfg.NodeID = net.NodeID(i)
-		n, err := dht.New(ctx, cfg, ep.ID(), ep)
+		n, err := dht.New(cfg, ep.ID(), ep)
 		require.NoError(b, err)
+		b.Cleanup(func() { _ = n.Close() })
 		if !cfg.ClientMode {
 			ep.Serve(n)
 		}
-		b.Cleanup(func() { _ = n.Close() })
+		require.NoError(b, n.Bootstrap(ctx))
 		return n
 	}
 	server = start(0, serverConfig)
@@ -209,7 +210,7 @@ func BenchmarkSimStore(b *testing.B) {
 // localNode is a node alone: every store and get stays in process.
 func localNode(b *testing.B) *dht.Node {
 	b.Helper()
-	n, err := dht.New(context.Background(), dht.Config{Logger: quiet, RefreshInterval: -1}, "local", noTransport{})
+	n, err := dht.New(dht.Config{Logger: quiet, RefreshInterval: -1}, "local", noTransport{})
 	require.NoError(b, err)
 	b.Cleanup(func() { _ = n.Close() })
 	return n
