@@ -84,7 +84,7 @@ func run(cfg ServerConfig) int {
 			HandshakeConfig: Handshake(),
 			Plugins:         PluginSet(srv),
 			GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-				s := grpc.NewServer(append(opts, grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
+				s := grpc.NewServer(append(opts, grpcServerOptions()...)...)
 				grpcCh <- s
 				return s
 			},
@@ -120,6 +120,25 @@ func run(cfg ServerConfig) int {
 	default:
 	}
 	return code
+}
+
+// Flow-control windows of the parent's connection (package ipc dials with the same): static windows
+// turn gRPC's bandwidth-delay-product estimation off, whose PINGs wake both processes for nothing on
+// a unix socket.
+const (
+	streamWindow = 1 << 20
+	connWindow   = 4 << 20
+)
+
+// grpcServerOptions are added to go-plugin's (TLS credentials under AutoMTLS).
+func grpcServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		// Streams are served by a fixed set of goroutines instead of a new one each (whose stack
+		// grows anew every call).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(connWindow),
+	}
 }
 
 // stopGRPC lets in-flight replies (the Shutdown RPC's) leave, bounded: go-plugin's stdio and broker
