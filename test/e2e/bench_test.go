@@ -5,12 +5,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
@@ -111,6 +120,133 @@ func BenchmarkGetLocalKey(b *testing.B) {
 		"an empty gRPC health check to the worker %v", median(remote), median(local), added, median(health))
 }
 
+// envBaselineServer makes this test binary, re-executed, a bare server for BenchmarkUnixSocketBaselines
+// on the unix sockets <value>.grpc and <value>.echo.
+const envBaselineServer = "HIVEMIND_E2E_BASELINE_SERVER"
+
+func init() {
+	if base := os.Getenv(envBaselineServer); base != "" {
+		os.Exit(serveBaselines(base))
+	}
+}
+
+// serveBaselines serves the gRPC health service (with a worker's server options, without go-plugin
+// and TLS) and a byte echo, each on its own unix socket, until killed.
+func serveBaselines(base string) int {
+	gl, err := net.Listen("unix", base+".grpc")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	el, err := net.Listen("unix", base+".echo")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go func() {
+		for {
+			c, err := el.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c) }()
+		}
+	}()
+	s := grpc.NewServer(grpc.NumStreamWorkers(1),
+		grpc.StaticStreamWindowSize(1<<20), grpc.StaticConnWindowSize(4<<20))
+	hs := health.NewServer()
+	hs.SetServingStatus(ipcpb.HealthService, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s, hs)
+	_ = s.Serve(gl)
+	return 0
+}
+
+// BenchmarkUnixSocketBaselines: what a call between two processes costs below the worker, measured
+// against a bare server process (GOMAXPROCS=1, as a worker): a 32-byte round trip on a unix socket,
+// and the gRPC health check over a unix socket without go-plugin or TLS, next to the same check to a
+// worker (go-plugin, AutoMTLS) and the worker's Get of a local key.
+func BenchmarkUnixSocketBaselines(b *testing.B) {
+	ctx := context.Background()
+	base := filepath.Join(b.TempDir(), "baseline")
+	srv := exec.Command(os.Args[0])
+	srv.Env = append(os.Environ(), envBaselineServer+"="+base, "GOMAXPROCS=1")
+	srv.Stderr = os.Stderr
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+	}()
+	dial := func(name string) net.Conn {
+		for i := 0; ; i++ {
+			c, err := net.Dial("unix", base+name)
+			if err == nil {
+				return c
+			}
+			if i == 500 {
+				b.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	echo := dial(".echo")
+	defer echo.Close()
+	dial(".grpc").Close()
+	cc, err := grpc.NewClient("passthrough:///baseline",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", base+".grpc")
+		}),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStaticStreamWindowSize(1<<20), grpc.WithStaticConnWindowSize(4<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	raw := healthpb.NewHealthClient(cc)
+	w := startBinWorker(b, ctx)
+	defer w.Stop(ctx)
+	key := dht.MustKey("bench")
+	value, _ := msgpack.Marshal("value")
+	if _, err := w.Store(ctx, dht.StoreItem{Key: key, Value: msgpack.Raw(value), Expiration: dht.SystemClock{}.Now() + 3600}); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 32)
+	var sock, rawHealth, health, get []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := echo.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(echo, buf); err != nil {
+			b.Fatal(err)
+		}
+		sock = append(sock, time.Since(t0))
+		t0 = time.Now()
+		if _, err := raw.Check(ctx, &healthpb.HealthCheckRequest{Service: ipcpb.HealthService}); err != nil {
+			b.Fatal(err)
+		}
+		rawHealth = append(rawHealth, time.Since(t0))
+		t0 = time.Now()
+		if err := w.Health(ctx); err != nil {
+			b.Fatal(err)
+		}
+		health = append(health, time.Since(t0))
+		t0 = time.Now()
+		if r, err := w.Get(ctx, key, dht.GetOptions{}); err != nil || r == nil {
+			b.Fatalf("worker get: %v %v", r, err)
+		}
+		get = append(get, time.Since(t0))
+	}
+	b.ReportMetric(float64(median(sock).Nanoseconds())/1000, "socket-µs/p50")
+	b.ReportMetric(float64(median(rawHealth).Nanoseconds())/1000, "grpc-health-µs/p50")
+	b.ReportMetric(float64(median(health).Nanoseconds())/1000, "worker-health-µs/p50")
+	b.ReportMetric(float64(median(get).Nanoseconds())/1000, "worker-get-µs/p50")
+	b.Logf("round trip p50: unix socket %v; gRPC health check, no go-plugin or TLS %v; the same to a worker %v; "+
+		"a worker's Get of a local key %v", median(sock), median(rawHealth), median(health), median(get))
+}
+
 // BenchmarkWorkerRSS: resident memory of an idle worker and after storing 10,000 keys (target idle
 // ≤ 30 MiB), next to this test process's own RSS.
 func BenchmarkWorkerRSS(b *testing.B) {
@@ -118,6 +254,7 @@ func BenchmarkWorkerRSS(b *testing.B) {
 	for b.Loop() {
 		w := startBinWorker(b, ctx)
 		idle := rssMiB(b, w.PID())
+		idleAnon := statusMiB(b, w.PID(), "RssAnon:")
 		exp := dht.SystemClock{}.Now() + 3600
 		for batch := range 20 {
 			items := make([]dht.StoreItem, 500)
@@ -129,11 +266,15 @@ func BenchmarkWorkerRSS(b *testing.B) {
 			}
 		}
 		loaded := rssMiB(b, w.PID())
+		loadedAnon := statusMiB(b, w.PID(), "RssAnon:")
 		w.Stop(ctx)
 		b.ReportMetric(idle, "idle-MiB")
 		b.ReportMetric(loaded, "10k-keys-MiB")
+		b.ReportMetric(idleAnon, "idle-anon-MiB")
 		b.Logf("worker RSS: idle %.1f MiB (target ≤ 30), after 10,000 keys %.1f MiB; this test process %.1f MiB",
 			idle, loaded, rssMiB(b, os.Getpid()))
+		b.Logf("of which anonymous (the rest is the executable's pages, shared with every process running it): "+
+			"idle %.1f MiB, after 10,000 keys %.1f MiB", idleAnon, loadedAnon)
 	}
 }
 
@@ -149,6 +290,22 @@ func rssMiB(b *testing.B, pid int) float64 {
 		}
 	}
 	b.Fatal("no VmRSS")
+	return 0
+}
+
+// statusMiB reads one kB field of /proc/<pid>/status.
+func statusMiB(b *testing.B, pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kb, _ := strconv.Atoi(strings.Fields(v)[0])
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatalf("no %s", field)
 	return 0
 }
 
