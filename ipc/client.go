@@ -360,6 +360,7 @@ func (p *streamPool) call(ctx context.Context, cc *grpc.ClientConn, req, resp an
 	if !ok {
 		return false, nil
 	}
+	reused := s != nil
 	if s == nil {
 		sctx, cancel := context.WithCancel(context.Background()) // the stream outlives this call
 		cs, err := cc.NewStream(sctx, &callStreamDesc, p.method)
@@ -384,15 +385,27 @@ func (p *streamPool) call(ctx context.Context, cc *grpc.ClientConn, req, resp an
 		return true, nil
 	case ctx.Err() != nil:
 		return true, status.FromContextError(ctx.Err()).Err()
-	case errors.Is(err, io.EOF): // the worker closed the stream without answering: ask again unary
-		return false, nil
 	case status.Code(err) == codes.Unimplemented:
 		p.mu.Lock()
 		p.unsupported = true
 		p.mu.Unlock()
 		return false, nil
+	case errors.Is(err, io.EOF), reused && streamBroken(err):
+		// A stream that ended without an answer, or an idle stream that broke while it waited, says
+		// nothing of the call: ask again, unary (a connection that broke fails that call too).
+		return false, nil
 	}
 	return true, err
+}
+
+// streamBroken reports an error that may be the stream's own rather than an answer of the worker's
+// handler (which ends the stream with the status the unary call would return).
+func streamBroken(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Canceled, codes.Internal, codes.Unknown:
+		return true
+	}
+	return false
 }
 
 // take returns an idle stream (nil when there is none); ok is false when the worker does not serve

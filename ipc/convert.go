@@ -11,7 +11,11 @@ import (
 
 func keyToProto(k dht.Key) *ipcpb.Key { return &ipcpb.Key{Data: k.Data, Raw: k.Raw} }
 
+// getOptionsToProto leaves the default options out (nil reads as zero on the worker's side).
 func getOptionsToProto(o dht.GetOptions) *ipcpb.GetOptions {
+	if o == (dht.GetOptions{}) {
+		return nil
+	}
 	return &ipcpb.GetOptions{Latest: o.Latest, SufficientExpiration: o.SufficientExpiration}
 }
 

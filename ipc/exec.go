@@ -31,7 +31,8 @@ const DefaultHandshakeTimeout = 30 * time.Second
 // runs its DHT on one asyncio thread) and a pool runs several on one machine: with more than one P,
 // every goroutine hand-off of a call (reader, handler, writer) wakes an idle thread to spin on another
 // CPU, which costs a small machine about 25 µs of CPU and 10–30 µs of latency per call, and CPU the
-// other processes could use.
+// other processes could use. The price is a slower start (about 15 ms more on 2 CPUs) and one CPU for
+// the node's own work (handshakes, validators) under heavy load.
 const DefaultWorkerGOMAXPROCS = 1
 
 // ExecConfig configures an ExecLauncher. The zero value re-executes this binary with AutoMTLS on.
@@ -43,14 +44,15 @@ type ExecConfig struct {
 	// Env is added to the inherited environment.
 	Env []string
 	// DisableAutoMTLS turns go-plugin's automatic mutual TLS off (the socket directory is 0700
-	// either way). TLS costs each call about 15 µs of CPU on each side (record encryption and the
-	// extra copies) and 10–40 µs of latency on a small machine.
+	// either way). TLS costs each call about 5–10 µs of CPU on each side (record encryption and the
+	// extra copies) and 10–25 µs of latency on a small machine.
 	DisableAutoMTLS bool
 	// SocketDir is where each worker's 0700 socket directory is created. Default os.TempDir().
 	SocketDir string
 	// GOMAXPROCS is each worker's runtime.GOMAXPROCS, given as its GOMAXPROCS environment
 	// variable. Zero means the GOMAXPROCS that Env or else this process's environment sets, else
-	// DefaultWorkerGOMAXPROCS; negative means Go's default (every CPU the worker may use).
+	// DefaultWorkerGOMAXPROCS; negative means Go's default (every CPU the worker may use). A
+	// GOMAXPROCS in Env always wins. (Other runtime settings, such as GOGC or GOMEMLIMIT, go in Env.)
 	GOMAXPROCS int
 	// HandshakeTimeout bounds the handshake. Default DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration

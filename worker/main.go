@@ -134,7 +134,7 @@ const (
 func grpcServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		// Streams are served by a fixed set of goroutines instead of a new one each (whose stack
-		// grows anew every call).
+		// grows anew every call) while one is free; the parent's open Get streams keep theirs.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.StaticStreamWindowSize(streamWindow),
 		grpc.StaticConnWindowSize(connWindow),
