@@ -42,3 +42,10 @@ func (w *TestSwarm) Now() float64 { return w.s.clock.Now() }
 
 // Advance moves the swarm's DHT time forward.
 func (w *TestSwarm) Advance(seconds float64) { w.s.clock.Set(w.s.clock.Now() + seconds) }
+
+// RoutingContacts returns the active nodes of the node's routing table, nearest to the node first.
+func (n *Node) RoutingContacts() []Contact {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.table.NearestNeighbors(n.id, n.table.Len(), nil)
+}

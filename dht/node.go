@@ -43,6 +43,10 @@ type Node struct {
 	closed   bool
 	wg       sync.WaitGroup
 
+	// bootstrapped is set once Bootstrap got past its pings: from then on the routing-table
+	// refresh re-contacts the initial peers missing from the table (refresh.go).
+	bootstrapped atomic.Bool
+
 	// persistMu orders the storage's writes to cfg.Persister: held (only with a Persister) across
 	// a request's mutations of the storage and the Persist call that follows. Taken before mu.
 	persistMu sync.Mutex
@@ -281,6 +285,7 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		n.log.Warn("dht: bootstrap failed; continuing (AllowBootstrapFailure)", "err", err)
 	}
 
+	n.bootstrapped.Store(true)
 	// Stage 3: look up our own ID with what is left of the budget; the lookup is not cancelled
 	// when the budget runs out (hivemind), it goes on in the background.
 	done := make(chan struct{})

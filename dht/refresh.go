@@ -2,15 +2,20 @@ package dht
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // refreshLoop is the routing-table refresh (spec §2.9, quirk Q4 fixed: hivemind's loop crashes the
-// first time it fires). Every RefreshInterval, each bucket not updated during the last interval is
-// refreshed by a lookup of a random ID inside it (a bucket last updated exactly one interval ago
-// counts as stale) (one multi-query lookup for all of them). Peers
-// that fail to answer are evicted by the lookup itself, as in hivemind. It runs on a tracked
-// goroutine until the node closes.
+// first time it fires). Every RefreshInterval it first re-contacts the initial peers missing from
+// the routing table (an extension, see reconnectInitialPeers), then refreshes each bucket not
+// updated during the last interval by a lookup of a random ID inside it (a bucket last updated
+// exactly one interval ago counts as stale), all of them in one multi-query lookup. Two extensions
+// widen that lookup: a table holding fewer than BucketSize nodes refreshes every bucket, and a tick
+// that brought an initial peer back also looks up the node's own ID, as Bootstrap does. Peers that
+// fail to answer are evicted by the lookup itself, as in hivemind. It runs on a tracked goroutine
+// until the node closes.
 func (n *Node) refreshLoop(ctx context.Context) {
 	ticker := time.NewTicker(n.cfg.RefreshInterval)
 	defer ticker.Stop()
@@ -24,15 +29,26 @@ func (n *Node) refreshLoop(ctx context.Context) {
 	}
 }
 
-// refreshBuckets looks up a random ID in every stale bucket.
+// refreshBuckets runs one tick of the refresh: the initial peers first, so that the lookup can go
+// through the ones that came back, then a lookup of a random ID in every stale bucket (every
+// bucket while the table holds fewer than BucketSize nodes), plus the node's own ID when an
+// initial peer came back.
 func (n *Node) refreshBuckets(ctx context.Context) {
+	rejoined := n.reconnectInitialPeers(ctx)
+	if ctx.Err() != nil {
+		return
+	}
 	threshold := n.now() - seconds(n.cfg.RefreshInterval)
 	n.mu.Lock()
 	buckets := n.table.Buckets()
+	sparse := n.table.Len() < n.cfg.BucketSize
 	n.mu.Unlock()
 	var ids []ID
+	if rejoined > 0 {
+		ids = append(ids, n.id)
+	}
 	for _, b := range buckets {
-		if b.LastUpdated <= threshold {
+		if sparse || b.LastUpdated <= threshold {
 			ids = append(ids, b.RandomID(RandomID()))
 		}
 	}
@@ -42,4 +58,69 @@ func (n *Node) refreshBuckets(ctx context.Context) {
 	if _, err := n.FindNearestNodes(ctx, ids, 0, true); err != nil && ctx.Err() == nil {
 		n.log.Debug("dht: routing-table refresh failed", "buckets", len(ids), "err", err)
 	}
+}
+
+// reconnectInitialPeers pings every initial peer that is not in the routing table (neither active
+// nor a replacement), concurrently on tracked goroutines, and returns once each ping has ended
+// (each is bounded by WaitTimeout); it returns how many answered. It does nothing before Bootstrap
+// got past its pings (New sends nothing by itself).
+//
+// Extension to hivemind, which contacts its initial peers only at bootstrap: a peer that stops
+// answering is deleted from the routing table (spec §3.6), and after a network partition each side
+// has deleted every node of the other, so a routing-table refresh (which asks only nodes in the
+// table) can never bring them back. The initial peers are the node's fixed points of re-entry.
+//
+// The ping does not validate (validate=false, like the routing table's own pings of §3.6): an
+// answer adds the peer through the normal routing-table update (with the handoff of the records it
+// should now store), and it lifts the peer's FIND ban, if any, so that the lookup that follows can
+// go through it (in hivemind only a FIND answer lifts a ban; a peer that just answered is not
+// unresponsive). Like every PING (spec §2.8), it ignores the blacklist, and a peer that does not
+// answer is neither banned nor retried before the next tick: the cost is at most one ping per
+// initial peer per RefreshInterval, and none while every initial peer is in the table.
+func (n *Node) reconnectInitialPeers(ctx context.Context) int {
+	if !n.bootstrapped.Load() || len(n.cfg.InitialPeers) == 0 {
+		return 0
+	}
+	var absent []PeerID
+	n.mu.Lock()
+	for _, p := range n.cfg.InitialPeers {
+		if p == n.self {
+			continue
+		}
+		if id, ok := n.table.IDByPeer(p); ok {
+			if q, ok := n.table.PeerByID(id); ok && q == p {
+				continue
+			}
+		}
+		absent = append(absent, p)
+	}
+	n.mu.Unlock()
+	if len(absent) == 0 {
+		return 0
+	}
+	var (
+		wg       sync.WaitGroup
+		answered atomic.Int64
+	)
+	for _, p := range absent {
+		wg.Add(1)
+		started := n.spawn(func(ctx context.Context) {
+			defer wg.Done()
+			if _, err := n.callPing(ctx, p, false, true); err != nil {
+				return
+			}
+			answered.Add(1)
+			n.mu.Lock()
+			n.blacklist.registerSuccess(p)
+			n.mu.Unlock()
+		})
+		if !started {
+			wg.Done() // the node is closing
+		}
+	}
+	wg.Wait()
+	got := int(answered.Load())
+	n.log.Debug("dht: refresh re-contacted initial peers missing from the routing table",
+		"missing", len(absent), "answered", got)
+	return got
 }

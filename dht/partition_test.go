@@ -1,0 +1,166 @@
+package dht_test
+
+import (
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/dht/dhtsim"
+	"github.com/hivemind-go/hivemind/dht/msgpack"
+)
+
+// TestPartitionHeals: after a partition between two halves of a swarm heals, the halves find each
+// other again within two refresh periods (issue 5). During the partition each side's failed RPCs
+// delete the other side's nodes from its routing table (spec §3.6); the refresh re-contacts the
+// initial peers missing from the table before its lookups, and so relinks the halves. Sixteen
+// nodes bootstrap from node 0: the side without it can only come back through it. With the default
+// BucketSize every table is sparse (the refresh looks up every bucket); with BucketSize 4 tables
+// split, and the lookup of stale buckets plus the node's own ID must do.
+func TestPartitionHeals(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		bucketSize  int
+		unreachable dhtsim.Unreachable
+	}{
+		{name: "refused", unreachable: dhtsim.Refuse},
+		{name: "silent", unreachable: dhtsim.Silent},
+		{name: "small-buckets", bucketSize: 4, unreachable: dhtsim.Refuse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testPartitionHeals(t, tc.bucketSize, tc.unreachable) })
+		})
+	}
+}
+
+func testPartitionHeals(t *testing.T, bucketSize int, unreachable dhtsim.Unreachable) {
+	const (
+		size    = 16
+		refresh = 30 * time.Second
+		keys    = 6
+	)
+	net, err := dhtsim.NewNetwork(dhtsim.Config{
+		Seed: 11, Latency: dhtsim.Latency{Base: 5 * time.Millisecond, Jitter: 5 * time.Millisecond},
+		Unreachable: unreachable, SilentTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	nodes := make([]*dht.Node, size)
+	for i := range nodes {
+		peer := net.PeerID(i)
+		ep, err := net.Join(peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := dht.Config{
+			NodeID: net.NodeID(i), BucketSize: bucketSize, RefreshInterval: refresh, WaitTimeout: time.Second,
+			Logger: net.Logger(peer),
+		}
+		if i > 0 {
+			cfg.InitialPeers = []dht.PeerID{net.PeerID(0)}
+		}
+		n, err := dht.New(cfg, peer, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = n.Close() }()
+		ep.Serve(n)
+		if err := n.Bootstrap(ctx); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		nodes[i] = n
+	}
+	// Side a holds node 0 (everyone's initial peer), side b the others.
+	var a, b []int
+	side := make(map[dht.ID]int, size)
+	for i := range size {
+		if i%2 == 0 {
+			a = append(a, i)
+		} else {
+			b = append(b, i)
+		}
+		side[net.NodeID(i)] = i % 2
+	}
+	ids := func(idx []int) []dht.PeerID {
+		var out []dht.PeerID
+		for _, i := range idx {
+			out = append(out, net.PeerID(i))
+		}
+		return out
+	}
+	// cross counts the nodes of the other side in node i's routing table (active nodes).
+	cross := func(i int) int {
+		c := 0
+		for _, contact := range nodes[i].RoutingContacts() {
+			if side[contact.ID] != i%2 {
+				c++
+			}
+		}
+		return c
+	}
+	net.Partition(ids(a), ids(b))
+
+	// Records stored on each side while it is cut off live on that side only.
+	type check struct {
+		key    dht.Key
+		value  int
+		reader int // a node of the other side
+	}
+	var checks []check
+	store := func(writers, readers []int, prefix string) {
+		for k := range keys {
+			key := dht.MustKey(fmt.Sprintf("%s-%d", prefix, k))
+			res, err := nodes[writers[k%len(writers)]].Store(ctx, dht.StoreItem{Key: key, Value: k, Expiration: dht.SystemClock{}.Now() + 3600})
+			if err != nil || !res.Stored {
+				t.Fatalf("store %s-%d on its own side: %+v %v", prefix, k, res, err)
+			}
+			checks = append(checks, check{key: key, value: k, reader: readers[k%len(readers)]})
+		}
+	}
+	store(a, b, "side-a")
+	store(b, a, "side-b")
+
+	// Traffic during the partition, two refresh periods long: every node looks up random IDs and
+	// evicts the other side's nodes it meets, as a busy swarm would.
+	for round := range 4 {
+		for i, n := range nodes {
+			q := []dht.ID{dhtsim.NodeIDFor(99, round*size+i), dhtsim.NodeIDFor(98, round*size+i)}
+			if _, err := n.FindNearestNodes(ctx, q, 0, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(refresh / 2)
+	}
+	before := 0
+	for i := range nodes {
+		if c := cross(i); c != 0 {
+			t.Fatalf("node %d still knows %d nodes of the other side after the partition's traffic", i, c)
+		}
+		before += nodes[i].Stats().RoutingTable.Active
+	}
+
+	net.Heal()
+	time.Sleep(2 * refresh) // virtual time, no traffic of ours: only the refresh can relink
+
+	after := 0
+	for i := range nodes {
+		if cross(i) == 0 {
+			t.Errorf("node %d knows no node of the other side two refresh periods after the heal", i)
+		}
+		after += nodes[i].Stats().RoutingTable.Active
+	}
+	t.Logf("routing-table entries: %d during the partition, %d two refresh periods after the heal", before, after)
+	for _, c := range checks {
+		got, err := nodes[c.reader].Get(ctx, c.key, dht.GetOptions{})
+		if err != nil || got == nil {
+			t.Errorf("node %d: get %v stored on the other side: %v %v", c.reader, c.key, got, err)
+			continue
+		}
+		if want, _ := msgpack.Marshal(c.value); string(got.Value) != string(want) {
+			t.Errorf("node %d: get %v = %x, want %x", c.reader, c.key, got.Value, want)
+		}
+	}
+}
