@@ -27,6 +27,12 @@ const (
 	DefaultMaxStorageEntries = 1 << 20
 	// DefaultMaxRequestItems bounds the items of one inbound STORE and the keys of one inbound FIND.
 	DefaultMaxRequestItems = 10_000
+	// DefaultMaxExpirationHorizon is how far in the future an inbound STORE may set an expiration
+	// (see Config.MaxExpirationHorizon). hivemind and the applications built on it (optimizer and
+	// averager metadata, MoE expert and Petals server announcements) store records for seconds to
+	// an hour at most and re-store them while they live, since replicas churn; a week is two orders
+	// of magnitude above that, and a flood of records at the horizon is gone within a week.
+	DefaultMaxExpirationHorizon = 7 * 24 * time.Hour
 	// MaxClockDiscrepancy is how far a validated peer's dht_time may lie outside our request's
 	// round trip (hivemind's MAX_DHT_TIME_DISCREPANCY_SECONDS).
 	MaxClockDiscrepancy = 3.0
@@ -82,9 +88,10 @@ type Config struct {
 	// CacheNearest is the number of nearest visited nodes a found value is pushed to as cache.
 	// Default 1; negative disables.
 	CacheNearest int
-	// CacheSize bounds the local cache: keys plus dictionary subkeys, the earliest expirations
-	// evicted first (quirk Q9, as hivemind). 0 means the storage bounds (MaxStorageEntries,
-	// MaxStorageBytes); hivemind's default is unbounded.
+	// CacheSize bounds the local cache: keys plus dictionary subkeys, evicted as the storage's are
+	// (fair between the peers that stored them; with one, the earliest expirations first: quirk
+	// Q9, as hivemind). 0 means the storage bounds (MaxStorageEntries, MaxStorageBytes);
+	// hivemind's default is unbounded.
 	CacheSize int
 	// CacheRefreshBeforeExpiry: cached values that were used are re-fetched this long before they
 	// expire. Default 5 s; negative disables.
@@ -100,8 +107,12 @@ type Config struct {
 	// BackoffRate multiplies the ban for each consecutive failure. Default 2.
 	BackoffRate float64
 
-	// MaxStorageEntries bounds the local storage (keys plus dictionary subkeys). A store beyond it
-	// is rejected per item. Default DefaultMaxStorageEntries; negative means unbounded.
+	// MaxStorageEntries bounds the local storage (keys plus dictionary subkeys). Over a bound the
+	// storage evicts fairly between the peers that stored its records: the earliest-expiring
+	// record of the peer holding the largest share of the bounds goes first, so one peer's flood
+	// evicts its own records (see LocalStorage; hivemind, unbounded, has no such rule). A store
+	// that would have to evict its own record is refused per item. Default
+	// DefaultMaxStorageEntries; negative means unbounded.
 	MaxStorageEntries int
 	// MaxStorageBytes bounds the bytes of the local storage (see LocalStorageConfig). Default
 	// DefaultMaxStorageBytes; negative means unbounded.
@@ -109,6 +120,17 @@ type Config struct {
 	// MaxRequestItems bounds the items of one inbound STORE and the keys of one inbound FIND; a
 	// larger request gets an error. Default DefaultMaxRequestItems.
 	MaxRequestItems int
+	// MaxExpirationHorizon bounds the expirations an inbound STORE may set: an item expiring later
+	// than now + MaxExpirationHorizon (+ MaxClockDiscrepancy for the sender's clock), or a whole
+	// dictionary with such a subkey, is refused (store_ok false). Without it a peer could fill the
+	// bounded storage with records that never expire (1e300) and, the earliest expirations being
+	// evicted first, push every honest record out for good. hivemind has no such bound: a Python
+	// peer accepts what a Go peer with this bound refuses. A value a GET finds beyond the bound is
+	// returned but not cached. The node's own stores (Store, StoreMany) are not bounded locally,
+	// but peers with the bound refuse them as replicas.
+	// Default DefaultMaxExpirationHorizon (7 days); negative disables; a positive value must be
+	// at least MaxClockDiscrepancy (3 s).
+	MaxExpirationHorizon time.Duration
 
 	// Persister keeps the storage (not the cache) durable; New loads its records. nil persists
 	// nothing. See Persister for the contract.
@@ -155,6 +177,10 @@ func (c Config) Validate() error {
 		(c.BackoffRate > 0 && c.BackoffRate < 1) {
 		bad("BackoffRate", "must be 0 (default) or a finite number >= 1, got %v", c.BackoffRate)
 	}
+	if c.MaxExpirationHorizon > 0 && seconds(c.MaxExpirationHorizon) < MaxClockDiscrepancy {
+		bad("MaxExpirationHorizon", "must be at least %vs when positive (negative disables), got %v",
+			MaxClockDiscrepancy, c.MaxExpirationHorizon)
+	}
 	if c.RefreshInterval > 0 && c.RefreshInterval < time.Millisecond {
 		bad("RefreshInterval", "must be at least 1ms when positive, got %v", c.RefreshInterval)
 	}
@@ -194,6 +220,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RefreshInterval == 0 {
 		c.RefreshInterval = DefaultRefreshInterval
+	}
+	if c.MaxExpirationHorizon == 0 {
+		c.MaxExpirationHorizon = DefaultMaxExpirationHorizon
 	}
 	if c.CacheRefreshBeforeExpiry == 0 {
 		c.CacheRefreshBeforeExpiry = DefaultCacheRefreshBeforeExpiry

@@ -16,7 +16,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{name: "zero is valid"},
 		{name: "disabled features are valid", cfg: Config{RefreshInterval: -1, CacheNearest: -1, BlacklistTime: -1,
-			CacheRefreshBeforeExpiry: -1, MaxStorageEntries: -1, MaxStorageBytes: -1}},
+			CacheRefreshBeforeExpiry: -1, MaxStorageEntries: -1, MaxStorageBytes: -1, MaxExpirationHorizon: -1}},
 		{name: "negative counts", cfg: Config{BucketSize: -1, NumReplicas: -2, NumWorkers: -3, ChunkSize: -4},
 			fields: []string{"BucketSize", "NumReplicas", "NumWorkers", "ChunkSize"}},
 		{name: "negative timeouts", cfg: Config{WaitTimeout: -time.Second, BootstrapTimeout: -time.Second},
@@ -24,6 +24,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "NaN backoff", cfg: Config{BackoffRate: math.NaN()}, fields: []string{"BackoffRate"}},
 		{name: "shrinking backoff", cfg: Config{BackoffRate: 0.5}, fields: []string{"BackoffRate"}},
 		{name: "tiny refresh", cfg: Config{RefreshInterval: time.Microsecond}, fields: []string{"RefreshInterval"}},
+		{name: "expiration horizon in the wrong unit", cfg: Config{MaxExpirationHorizon: 7 * 24}, fields: []string{"MaxExpirationHorizon"}},
+		{name: "expiration horizon under the clock discrepancy", cfg: Config{MaxExpirationHorizon: 2 * time.Second},
+			fields: []string{"MaxExpirationHorizon"}},
 		{name: "bad initial peers", cfg: Config{InitialPeers: []PeerID{"a", "", "a"}}, fields: []string{"entry 1 is empty", "entry 2 repeats"}},
 	}
 	for _, tc := range tests {
@@ -64,7 +67,7 @@ func TestConfigDefaults(t *testing.T) {
 		got.RefreshInterval != want.RefreshInterval || got.CacheNearest != want.CacheNearest ||
 		got.CacheRefreshBeforeExpiry != want.CacheRefreshBeforeExpiry || got.NumWorkers != want.NumWorkers ||
 		got.ChunkSize != want.ChunkSize || got.BlacklistTime != want.BlacklistTime || got.BackoffRate != want.BackoffRate ||
-		got.ParallelRPC != 0 || got.Clock == nil || got.Logger == nil {
+		got.MaxExpirationHorizon != 7*24*time.Hour || got.ParallelRPC != 0 || got.Clock == nil || got.Logger == nil {
 		t.Errorf("defaults = %+v", got)
 	}
 }

@@ -27,4 +27,14 @@
 //
 // p2p/dhtrpc.NewNode does steps 1-3 on a libp2p host. A client-mode node serves nothing: New then
 // Bootstrap.
+//
+// # Local storage against hostile peers
+//
+// Unlike hivemind's, a node's storage and cache are bounded (Config.MaxStorageEntries,
+// MaxStorageBytes, CacheSize) and evict fairly between the peers that stored their records: over a
+// bound, the earliest-expiring record of the peer holding the largest share goes first, where
+// hivemind evicts the earliest expiration whoever stored it (the two agree when one peer, or the
+// node alone, stores everything). Inbound STOREs expiring beyond Config.MaxExpirationHorizon are
+// refused, and found values beyond it are not cached. Nothing of this changes the wire protocol;
+// see [LocalStorage] and [TimedStorage].
 package dht

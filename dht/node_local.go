@@ -151,10 +151,10 @@ func (n *Node) validDictionary(key []byte, d *DictionaryValue) bool {
 	return true
 }
 
-// prepareReceived validates one item of an inbound STORE (rawKey is the key as sent, which is what
-// validators see, as in hivemind) and returns it ready for applyWrites, or nil when it is refused.
-// It runs outside every lock.
-func (n *Node) prepareReceived(rawKey []byte, it wireItem, inCache bool) *localWrite {
+// prepareReceived validates one item of an inbound STORE from the peer from (rawKey is the key as
+// sent, which is what validators see, as in hivemind) and returns it ready for applyWrites, or nil
+// when it is refused. It runs outside every lock.
+func (n *Node) prepareReceived(from PeerID, rawKey []byte, it wireItem, inCache bool) *localWrite {
 	if !validFloat(it.expiration) {
 		return nil
 	}
@@ -163,12 +163,12 @@ func (n *Node) prepareReceived(rawKey []byte, it wireItem, inCache bool) *localW
 		if err != nil || !n.validDictionary(rawKey, d) {
 			return nil
 		}
-		return &localWrite{item: it, dict: d, inCache: inCache}
+		return &localWrite{item: it, dict: d, inCache: inCache, from: from}
 	}
 	if !n.validRecord(rawKey, it.tag, it.value, it.expiration) {
 		return nil
 	}
-	return &localWrite{item: it, inCache: inCache}
+	return &localWrite{item: it, inCache: inCache, from: from}
 }
 
 // target returns the cache or the storage.
@@ -179,16 +179,18 @@ func (n *Node) target(inCache bool) *LocalStorage {
 	return n.storage
 }
 
-func (n *Node) storeItemLocked(s *LocalStorage, it wireItem, now float64) bool {
+// storeItemLocked stores one item (a regular value or a subkey) into s on behalf of the peer from
+// ("": the node itself, or unknown), whose account it is charged to. Called with n.mu held.
+func (n *Node) storeItemLocked(s *LocalStorage, from PeerID, it wireItem, now float64) bool {
 	var ok bool
 	var err error
 	switch string(it.tag) {
 	case TagRegular:
-		ok, err = s.Store(it.key, it.value, it.expiration, now)
+		ok, err = s.StoreFrom(from, it.key, it.value, it.expiration, now)
 	case TagDictionary:
 		return false // whole dictionaries go through storeDictionaryLocked
 	default:
-		ok, err = s.StoreSubkey(it.key, it.tag, it.value, it.expiration, now)
+		ok, err = s.StoreSubkeyFrom(from, it.key, it.tag, it.value, it.expiration, now)
 	}
 	if err != nil && !errors.Is(err, ErrStorageFull) {
 		n.log.Debug("dht: local store refused", "err", err)
@@ -196,13 +198,13 @@ func (n *Node) storeItemLocked(s *LocalStorage, it wireItem, now float64) bool {
 	return ok && err == nil
 }
 
-// storeDictionaryLocked stores every live subkey of d under key. all is the AND of the results
-// (quirk Q2 fixed: hivemind stops at the first refused subkey), some whether one subkey was stored.
-// Called with n.mu held.
-func (n *Node) storeDictionaryLocked(s *LocalStorage, key ID, d *DictionaryValue, now float64) (all, some bool) {
+// storeDictionaryLocked stores every live subkey of d under key on behalf of the peer from. all is
+// the AND of the results (quirk Q2 fixed: hivemind stops at the first refused subkey), some whether
+// one subkey was stored. Called with n.mu held.
+func (n *Node) storeDictionaryLocked(s *LocalStorage, from PeerID, key ID, d *DictionaryValue, now float64) (all, some bool) {
 	all = true
 	for _, e := range d.Items(now) {
-		ok, err := s.StoreSubkey(key, e.Subkey, e.Value, e.Expiration, now)
+		ok, err := s.StoreSubkeyFrom(from, key, e.Subkey, e.Value, e.Expiration, now)
 		ok = ok && err == nil
 		all = all && ok
 		some = some || ok
@@ -210,17 +212,25 @@ func (n *Node) storeDictionaryLocked(s *LocalStorage, key ID, d *DictionaryValue
 	return all, some
 }
 
-// storeWholeLocked stores a whole value (as a GET found it) into s, replacing what s holds. A
-// dictionary replaces the key's record by its subkeys. Called with n.mu held.
+// storeWholeLocked stores a whole value (as a GET found it) into s, replacing what s holds, in the
+// shared account "" (the node chose to cache it). A dictionary replaces the key's record by its
+// subkeys. A value expiring beyond the horizon HandleStore enforces (expirationLimit; for a
+// dictionary, any live subkey) is ignored: a peer cannot plant, through its FIND answers, a record
+// that a STORE of its own would not get in (a GET still returns such a value: peers without the
+// horizon, as Python ones, may legitimately hold it). Called with n.mu held.
 func (n *Node) storeWholeLocked(s *LocalStorage, it wireItem, now float64) {
+	limit := n.expirationLimit(now)
+	if it.expiration > limit {
+		return
+	}
 	if string(it.tag) != TagDictionary {
-		_ = n.storeItemLocked(s, it, now)
+		_ = n.storeItemLocked(s, "", it, now)
 		return
 	}
 	d, err := UnpackDictionary(it.value)
-	if err != nil {
+	if err != nil || latestLiveExpiration(d, now) > limit {
 		return
 	}
 	s.Delete(it.key)
-	n.storeDictionaryLocked(s, it.key, d, now)
+	n.storeDictionaryLocked(s, "", it.key, d, now)
 }

@@ -13,6 +13,7 @@ type localWrite struct {
 	item    wireItem
 	dict    *DictionaryValue // the unpacked value of a whole dictionary (tag TagDictionary)
 	inCache bool
+	from    PeerID // the sender of an inbound STORE, whose account the item is charged to; "" for ours
 }
 
 // applyWrites stores validated items (a nil entry is a refused item) and answers one boolean per
@@ -42,9 +43,9 @@ func (n *Node) applyWrites(ws []*localWrite) []bool {
 		s := n.target(w.inCache)
 		var changed bool
 		if w.dict != nil {
-			ok[i], changed = n.storeDictionaryLocked(s, w.item.key, w.dict, now)
+			ok[i], changed = n.storeDictionaryLocked(s, w.from, w.item.key, w.dict, now)
 		} else {
-			ok[i] = n.storeItemLocked(s, w.item, now)
+			ok[i] = n.storeItemLocked(s, w.from, w.item, now)
 			changed = ok[i]
 		}
 		if p != nil && changed && !w.inCache {
@@ -80,7 +81,8 @@ func (n *Node) applyWrites(ws []*localWrite) []bool {
 	return ok
 }
 
-// load feeds cfg.Persister's records into the storage (New, before anything else runs).
+// load feeds cfg.Persister's records into the storage (New, before anything else runs), each in
+// its Owner's account.
 func (n *Node) load() error {
 	p := n.cfg.Persister
 	if p == nil {
@@ -95,7 +97,7 @@ func (n *Node) load() error {
 		switch r.Kind {
 		case ValueRegular:
 			var err error
-			if ok, err = n.storage.Store(r.Key, r.Value, r.Expiration, now); err != nil {
+			if ok, err = n.storage.StoreFrom(r.Owner, r.Key, r.Value, r.Expiration, now); err != nil {
 				unusable++
 				n.log.Warn("dht: persisted record not loaded", "key", r.Key.String(), "err", err)
 				return
@@ -107,7 +109,7 @@ func (n *Node) load() error {
 				n.log.Warn("dht: persisted dictionary not loaded", "key", r.Key.String(), "err", err)
 				return
 			}
-			_, ok = n.storeDictionaryLocked(n.storage, r.Key, d, now)
+			_, ok = n.storeDictionaryLocked(n.storage, r.Owner, r.Key, d, now)
 		default:
 			unusable++
 			n.log.Warn("dht: persisted record of unknown kind not loaded", "key", r.Key.String(), "kind", r.Kind)

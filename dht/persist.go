@@ -18,6 +18,11 @@ type PersistedRecord struct {
 	Value []byte
 	// Expiration is the record's expiration (for a dictionary, the latest of its subkeys').
 	Expiration float64
+	// Owner is the peer whose STORE last changed the key, whose account the storage charges it to
+	// (see LocalStorage: eviction is fair between peers); "" for the node's own records and those
+	// of unknown origin. A Persister that does not keep it loses only that fairness for reloaded
+	// records: they all go to the shared account "".
+	Owner PeerID
 }
 
 // Persister keeps a node's storage durable (DESIGN.md §4.9: a kill -9 loses nothing that was
@@ -27,10 +32,10 @@ type PersistedRecord struct {
 // Contract:
 //
 //   - Load is called once, by New, before the node serves anything. The node feeds every record
-//     straight into its storage: no validation (each record passed it when it was stored), no
-//     network traffic. Records expired by then are skipped, and the storage bounds apply (the
-//     earliest expirations are evicted first). A Load error fails New; a record the node cannot
-//     use (an unknown Kind, a dictionary that does not unpack) is logged and skipped.
+//     straight into its storage, in its Owner's account: no validation (each record passed it when
+//     it was stored), no network traffic. Records expired by then are skipped, and the storage
+//     bounds apply (with LocalStorage's eviction rule). A Load error fails New; a record the node
+//     cannot use (an unknown Kind, a dictionary that does not unpack) is logged and skipped.
 //   - Persist is called after a request changed the storage, with the new state of every key it
 //     changed (one call per inbound STORE, one per key for the node's own replica in StoreMany),
 //     each record replacing whatever is persisted under its key. It is never called under the

@@ -155,6 +155,23 @@ func (n *Node) noteSender(from PeerID, info *dhtpb.NodeInfo) error {
 // recently seen node is pinged in the background (Kademlia eviction). A node that failed is
 // removed. The table is touched under the lock; the selection of the records to hand over and the
 // RPCs run on tracked goroutines (handoff.go).
+//
+// Two rules hivemind lacks keep one peer from holding more than its own slot:
+//
+//   - A peer holds at most one node ID in the table. A peer that announces a node ID other than
+//     the one the table holds for it replaces it: the old ID is deleted (its bucket promotes a
+//     replacement) and the new one added as a node new to the table. In hivemind each new ID is
+//     one more entry, so one peer pinging under many IDs takes many slots, and with them every
+//     replica slot of the keys near those IDs. Replacing rather than ignoring the new ID keeps a
+//     node that restarts with a fresh ID (hivemind's default) on its true position at once; a
+//     peer's announced ID cannot be verified either way (a ping-back only repeats the peer's
+//     claim), and a peer could pick any ID at start anyway. The table itself keeps hivemind's
+//     data-structure semantics (vectors/routing.json, case peer_id_changes); the rule lives here,
+//     on the one path by which the Node adds nodes.
+//   - A failure removes an ID only while the table holds it under the peer that failed. hivemind
+//     deletes it whatever peer it is held under: through a stale peer → ID entry (a node that
+//     moved to a new peer), and for any ID a validating ping claims, so a peer that fails its
+//     ping-back under an honest node's ID evicts that node.
 func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 	if peer == n.self {
 		return
@@ -173,9 +190,16 @@ func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 		return
 	}
 	if !responded {
-		n.table.Delete(id)
+		if holder, ok := n.table.PeerByID(id); ok && holder == peer {
+			n.table.Delete(id)
+		}
 		n.mu.Unlock()
 		return
+	}
+	if old, ok := n.table.IDByPeer(peer); ok && old != id {
+		if holder, ok := n.table.PeerByID(old); ok && holder == peer {
+			n.table.Delete(old) // one node ID per peer: the newest announcement wins
+		}
 	}
 	startHandoff := false
 	if _, inTable := n.table.PeerByID(id); !inTable {
@@ -226,11 +250,14 @@ func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem, inC
 
 // HandleStore stores every item of a request (hivemind's rpc_store) and answers one boolean per
 // item: true when stored. An item is refused when its record fails validation, its expiration is
-// not finite or already past, something newer is stored, the local storage is full, or the
-// Persister failed to write it (items for the storage, not the cache). A whole
+// not finite, already past or beyond MaxExpirationHorizon (for a whole dictionary: any of its live
+// subkeys'), something newer is stored, the local storage is full, or the Persister failed to
+// write it (items for the storage, not the cache). A whole
 // dictionary (empty subkey tag) stores every subkey and answers their AND (quirk Q2 fixed:
-// hivemind stops at the first rejected subkey). A request whose fields are misaligned or that
-// carries more than MaxRequestItems items is an error.
+// hivemind stops at the first rejected subkey). Stored items are charged to the sender's account
+// (LocalStorage's fair eviction: a full storage evicts from the peer holding the largest share); an
+// item stored and evicted later was still answered true, as in hivemind. A request whose fields
+// are misaligned or that carries more than MaxRequestItems items is an error.
 func (n *Node) HandleStore(ctx context.Context, from PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
 	if n.isClosed() {
 		return nil, ErrShutdown
@@ -249,16 +276,52 @@ func (n *Node) HandleStore(ctx context.Context, from PeerID, req *dhtpb.StoreReq
 	if err := n.noteSender(from, req.GetPeer()); err != nil {
 		return nil, err
 	}
+	now := n.now()
+	limit := n.expirationLimit(now)
 	writes := make([]*localWrite, len(keys))
+	beyond := 0
 	for i, rawKey := range keys {
 		key, err := IDFromBytes(rawKey)
 		if err != nil {
 			continue // a key of more than 160 bits cannot be stored
 		}
 		it := wireItem{key: key, tag: req.Subkeys[i], value: req.Values[i], expiration: req.ExpirationTime[i]}
-		writes[i] = n.prepareReceived(rawKey, it, req.InCache[i])
+		if it.expiration > limit {
+			beyond++
+			continue
+		}
+		w := n.prepareReceived(from, rawKey, it, req.InCache[i])
+		if w != nil && w.dict != nil && latestLiveExpiration(w.dict, now) > limit {
+			beyond++
+			continue
+		}
+		writes[i] = w
+	}
+	if beyond > 0 {
+		n.log.Debug("dht: refused stored items expiring beyond the horizon", "from", fmtPeer(from),
+			"items", beyond, "horizon", n.cfg.MaxExpirationHorizon)
 	}
 	return &dhtpb.StoreResponse{StoreOk: n.applyWrites(writes), Peer: n.nodeInfo()}, nil
+}
+
+// expirationLimit returns the latest expiration an inbound STORE may set at now: now plus
+// MaxExpirationHorizon and MaxClockDiscrepancy (the sender's clock may run ahead of ours), or +Inf
+// when the horizon is disabled.
+func (n *Node) expirationLimit(now float64) float64 {
+	if n.cfg.MaxExpirationHorizon < 0 {
+		return math.Inf(1)
+	}
+	return now + seconds(n.cfg.MaxExpirationHorizon) + MaxClockDiscrepancy
+}
+
+// latestLiveExpiration returns the latest expiration among d's subkeys live at now (the ones a
+// store keeps), -Inf for none. d's own LatestExpiration comes from the wire and is not trusted.
+func latestLiveExpiration(d *DictionaryValue, now float64) float64 {
+	latest := math.Inf(-1)
+	for _, e := range d.Items(now) {
+		latest = max(latest, e.Expiration)
+	}
+	return latest
 }
 
 // callFind asks peer for keys (hivemind's call_find): per key, the value it holds (validated; an

@@ -63,10 +63,17 @@ type localValue struct {
 //     subkey; adds to an existing dictionary (raising its expiration when the subkey's is later);
 //     and is refused when a regular value with an equal or later expiration is stored.
 //
-// Unlike hivemind's, it is bounded (LocalStorageConfig): over a bound the records with the earliest
-// expirations are evicted first, and a store that would have to evict its own record is refused
-// with an error wrapping ErrStorageFull; memory stays bounded under a flood of stores. The fixes of
-// TimedStorage apply (quirk Q1, NaN and infinite expirations) and those of DictionaryValue (Q7).
+// Unlike hivemind's, it is bounded (LocalStorageConfig), and eviction is fair between the peers
+// that stored the records (TimedStorage's eviction rule): each key belongs to the account of the
+// peer whose store last changed it (StoreFrom, StoreSubkeyFrom: for a dictionary, the peer that
+// last stored one of its subkeys), or to the shared account "" (Store, StoreSubkey: the node's own
+// stores, records of unknown origin). Over a bound, the earliest-expiring record of the account
+// with the largest share of the bounds is evicted, and a store that would have to evict its own
+// record is refused with an error wrapping ErrStorageFull. So memory stays bounded under a flood
+// of stores, and a flood from one peer evicts that peer's records first: it cannot push out the
+// records of peers that hold less, even those expiring sooner. With the one account "" this is
+// hivemind's earliest-expiration-first eviction (quirk Q9). The fixes of TimedStorage apply (quirk
+// Q1, NaN and infinite expirations) and those of DictionaryValue (Q7).
 //
 // It is a pure structure: no goroutines, locks or clock; `now` is passed in. Not safe for
 // concurrent use.
@@ -106,16 +113,30 @@ func localCost(_ ID, v localValue) Cost {
 
 // Store stores a regular value (msgpack bytes, possibly signed) under key until expiration, with
 // TimedStorage rules, and reports whether it was stored. value is copied. Errors wrap
-// ErrInvalidExpiration or ErrStorageFull; a refusal by the rules is (false, nil).
+// ErrInvalidExpiration or ErrStorageFull; a refusal by the rules is (false, nil). The record goes
+// to the shared account "" (see StoreFrom).
 func (s *LocalStorage) Store(key ID, value []byte, expiration, now float64) (bool, error) {
-	return s.ts.Store(key, localValue{regular: bytes.Clone(value)}, expiration, now)
+	return s.StoreFrom("", key, value, expiration, now)
+}
+
+// StoreFrom is Store on behalf of the peer owner (the sender of a STORE; "" is the shared account
+// of the node's own and unknown-origin records): a stored record moves to owner's account.
+func (s *LocalStorage) StoreFrom(owner PeerID, key ID, value []byte, expiration, now float64) (bool, error) {
+	return s.ts.StoreFrom(string(owner), key, localValue{regular: bytes.Clone(value)}, expiration, now)
 }
 
 // StoreSubkey stores value under subkey (a msgpack encoding) of key's dictionary until expiration,
 // as hivemind's store_subkey (see the type's documentation), and reports whether it was stored.
 // value is copied. Errors wrap ErrInvalidExpiration, ErrInvalidValue (a subkey that is not one
-// msgpack value) or ErrStorageFull; a refusal by the rules is (false, nil).
+// msgpack value) or ErrStorageFull; a refusal by the rules is (false, nil). The key goes to the
+// shared account "" when the subkey is accepted (see StoreSubkeyFrom).
 func (s *LocalStorage) StoreSubkey(key ID, subkey, value []byte, expiration, now float64) (bool, error) {
+	return s.StoreSubkeyFrom("", key, subkey, value, expiration, now)
+}
+
+// StoreSubkeyFrom is StoreSubkey on behalf of the peer owner: when the subkey is accepted, the
+// whole key (the dictionary with every subkey) moves to owner's account.
+func (s *LocalStorage) StoreSubkeyFrom(owner PeerID, key ID, subkey, value []byte, expiration, now float64) (bool, error) {
 	if err := checkExpiration(expiration); err != nil {
 		return false, err
 	}
@@ -130,19 +151,18 @@ func (s *LocalStorage) StoreSubkey(key ID, subkey, value []byte, expiration, now
 		if _, err := d.store(canon, value, expiration, now); err != nil {
 			return false, err
 		}
-		return s.ts.Store(key, localValue{dict: d}, d.LatestExpiration(), now)
+		return s.ts.StoreFrom(string(owner), key, localValue{dict: d}, d.LatestExpiration(), now)
 	case cur.Value.dict != nil:
 		d, e := cur.Value.dict, s.ts.entryOf(key)
-		if grow, accepted := d.growth(canon, value, expiration, now); accepted && !s.ts.frozen && (grow.Entries > 0 || grow.Bytes > 0) {
-			// Make room first, so that a refused subkey changes nothing.
-			if !s.ts.withinBounds(e.cost.add(grow)) || !s.ts.reserve(grow, max(e.expiration, expiration), key, e, now) {
-				return false, fmt.Errorf("%w: dictionary of %d subkeys", ErrStorageFull, d.entries.Usage().Entries)
+		if grow, accepted := d.growth(canon, value, expiration, now); accepted {
+			// Make room, refresh the outer expiration (when the subkey's is the latest) and move the
+			// key to owner's account first, so that a refused subkey changes nothing.
+			outer := e.expiration
+			if expiration > d.LatestExpiration() {
+				outer = max(outer, expiration)
 			}
-		}
-		if expiration > d.LatestExpiration() {
-			// Refresh the outer expiration (accepted: it is strictly later than the current one).
-			if _, err := s.ts.Store(key, cur.Value, expiration, now); err != nil {
-				return false, err
+			if err := s.ts.update(e, string(owner), outer, e.cost.add(grow), now); err != nil {
+				return false, fmt.Errorf("%w: dictionary of %d subkeys", ErrStorageFull, d.entries.Usage().Entries)
 			}
 		}
 		stored, err := d.store(canon, value, expiration, now)
@@ -213,6 +233,13 @@ func (s *LocalStorage) SetFrozen(frozen bool) (previous bool) { return s.ts.SetF
 // Usage returns the entries (keys plus subkeys) and bytes counted against the bounds.
 func (s *LocalStorage) Usage() Cost { return s.ts.Usage() }
 
+// OwnerUsage returns the entries and bytes of the keys in owner's account ("": the shared one).
+func (s *LocalStorage) OwnerUsage(owner PeerID) Cost { return s.ts.OwnerUsage(string(owner)) }
+
+// Owners returns the number of accounts holding a key ("" included when it holds one); it never
+// exceeds the number of keys.
+func (s *LocalStorage) Owners() int { return s.ts.Owners() }
+
 // persisted returns key's live record as a Persister keeps it, a dictionary packed (Pack drops its
 // expired subkeys, as Get does).
 func (s *LocalStorage) persisted(key ID, now float64) (PersistedRecord, bool) {
@@ -220,14 +247,15 @@ func (s *LocalStorage) persisted(key ID, now float64) (PersistedRecord, bool) {
 	if !ok {
 		return PersistedRecord{}, false
 	}
+	owner := PeerID(s.ts.ownerOf(key))
 	if e.Value.dict == nil {
-		return PersistedRecord{Key: key, Kind: ValueRegular, Value: e.Value.regular, Expiration: e.Expiration}, true
+		return PersistedRecord{Key: key, Kind: ValueRegular, Value: e.Value.regular, Expiration: e.Expiration, Owner: owner}, true
 	}
 	packed := e.Value.dict.Pack(now)
 	if te := s.ts.entryOf(key); te != nil {
 		s.ts.recost(te)
 	}
-	return PersistedRecord{Key: key, Kind: ValueDictionary, Value: packed, Expiration: e.Expiration}, true
+	return PersistedRecord{Key: key, Kind: ValueDictionary, Value: packed, Expiration: e.Expiration, Owner: owner}, true
 }
 
 // keyCursor is a position in a LocalStorage's iteration order (keysAfter).

@@ -44,7 +44,7 @@ type TimedStorageConfig[K comparable, V any] struct {
 //     accepted and lives until now moves past it;
 //   - a key's value is replaced only by a store with a strictly greater expiration;
 //   - expired records disappear at the next access; over a bound, the records with the earliest
-//     expirations are evicted first (quirk Q9: not LRU);
+//     expirations are evicted first (quirk Q9: not LRU), within the eviction rule below;
 //   - iteration follows insertion order: replacing a key's value keeps its place, deleting and
 //     storing it again moves it to the end;
 //   - while frozen, nothing expires or is evicted and past expirations are accepted.
@@ -52,20 +52,60 @@ type TimedStorageConfig[K comparable, V any] struct {
 // It differs where hivemind has bugs: a refused store changes nothing at all (quirk Q1: hivemind
 // still re-points the key's expiry tracking); NaN and infinite expirations are refused with an error
 // wrapping ErrInvalidExpiration; and a store that cannot fit the bounds without evicting the record
-// itself (its expiration is the earliest) is refused with an error wrapping ErrStorageFull instead
-// of being accepted and evicted at once, so a flood beyond the bounds is refused item by item.
+// itself is refused with an error wrapping ErrStorageFull instead of being accepted and evicted at
+// once, so a flood beyond the bounds is refused item by item.
 //
-// Every operation is O(log n) (an indexed heap plus an ordered list; no stale heap entries), except
-// Items which is O(n). Methods take `now` (DHT time, Unix seconds); there is no clock, goroutine or
-// lock inside, so it is not safe for concurrent use.
+// # Fair eviction between owners
+//
+// Every record belongs to the account of its owner: the string given to StoreFrom (for a DHT node,
+// the peer whose STORE wrote it last), or the shared account "" for Store. Over a bound, the
+// victim is the earliest-expiring record (ties: Compare, then first stored) of the account with
+// the largest share of the bounds, its dominant share max(entries/MaxEntries, bytes/MaxBytes)
+// over the bounds set (its entries when there is none); equal shares go to the account whose
+// earliest record comes first. A store by an owner that would have to evict its own new record
+// is refused (ErrStorageFull). So a flood from one owner, once it holds the largest share, evicts
+// that owner's own records and never those of an owner holding less, however soon they expire.
+// With one account (every record stored by Store, or all by one owner) this is exactly hivemind's
+// earliest-expiration-first order. Hivemind has no owners: this is a divergence, of eviction
+// order only (which records a full storage keeps; nothing on the wire changes).
+//
+// Accounts exist while they hold a record, so there are never more accounts than records; the
+// owner string is kept once per account.
+//
+// Every operation is O(log n + log a) for n records and a accounts (an indexed heap per account,
+// two indexed heaps of accounts, an ordered list; no stale heap entries), except Items which is
+// O(n). Methods take `now` (DHT time, Unix seconds); there is no clock, goroutine or lock inside, so
+// it is not safe for concurrent use, and must not be copied (use it through the pointer
+// NewTimedStorage returns).
 type TimedStorage[K comparable, V any] struct {
 	cfg        TimedStorageConfig[K, V]
 	frozen     bool
 	index      map[K]*timedEntry[K, V]
-	heap       []*timedEntry[K, V] // min-heap by (expiration, tie-break)
-	head, tail *timedEntry[K, V]   // insertion order
+	head, tail *timedEntry[K, V] // insertion order
 	total      Cost
 	seq        uint64
+
+	local    storageAccount[K, V]             // owner "" (embedded: a one-owner storage allocates no account)
+	accounts map[string]*storageAccount[K, V] // the other owners holding a record; nil until one does
+	// acctHeaps are the accounts holding a record: [byShare] is a max-heap by eviction priority
+	// (dominant share, then earliest record), [byHead] a min-heap by earliest record.
+	acctHeaps [2][]*storageAccount[K, V]
+	acctBuf   [2]*storageAccount[K, V] // backing arrays of acctHeaps for the first account
+}
+
+// The heaps of accounts.
+const (
+	byShare = iota
+	byHead
+)
+
+// storageAccount is the records of one owner.
+type storageAccount[K comparable, V any] struct {
+	owner string
+	heap  []*timedEntry[K, V] // min-heap by (expiration, Compare, seq)
+	usage Cost
+	share float64 // dominant share of usage (TimedStorage.share)
+	pos   [2]int  // index in acctHeaps[byShare], acctHeaps[byHead]; -1 when absent
 }
 
 type timedEntry[K comparable, V any] struct {
@@ -74,7 +114,8 @@ type timedEntry[K comparable, V any] struct {
 	expiration float64
 	cost       Cost
 	seq        uint64
-	heapIndex  int
+	acct       *storageAccount[K, V] // the owner's account (kept after detach, for a rollback)
+	heapIndex  int                   // in acct.heap
 	prev, next *timedEntry[K, V]
 	// dropped marks a record removed from the storage. A dropped record keeps its next pointer,
 	// so a cursor resting on it (keysAfter) finds its way back into the list.
@@ -83,7 +124,12 @@ type timedEntry[K comparable, V any] struct {
 
 // NewTimedStorage returns an empty storage.
 func NewTimedStorage[K comparable, V any](cfg TimedStorageConfig[K, V]) *TimedStorage[K, V] {
-	return &TimedStorage[K, V]{cfg: cfg, index: make(map[K]*timedEntry[K, V])}
+	s := &TimedStorage[K, V]{cfg: cfg, index: make(map[K]*timedEntry[K, V])}
+	s.local.pos = [2]int{-1, -1}
+	for h := range s.acctHeaps {
+		s.acctHeaps[h] = s.acctBuf[h : h : h+1]
+	}
+	return s
 }
 
 // checkExpiration refuses NaN and infinite expirations (hivemind accepts them: quirks nan_expiration
@@ -95,11 +141,18 @@ func checkExpiration(exp float64) error {
 	return nil
 }
 
-// Store stores value under key until expiration and reports whether it was stored. A refusal
-// because the expiration is past or not newer than the stored one is (false, nil); a NaN or
-// infinite expiration gives an error wrapping ErrInvalidExpiration, a store beyond the bounds one
-// wrapping ErrStorageFull. The storage keeps value as it is (it does not copy it).
+// Store stores value under key until expiration, in the shared account "", and reports whether it
+// was stored. A refusal because the expiration is past or not newer than the stored one is
+// (false, nil); a NaN or infinite expiration gives an error wrapping ErrInvalidExpiration, a store
+// beyond the bounds one wrapping ErrStorageFull. The storage keeps value as it is (it does not copy
+// it).
 func (s *TimedStorage[K, V]) Store(key K, value V, expiration, now float64) (bool, error) {
+	return s.StoreFrom("", key, value, expiration, now)
+}
+
+// StoreFrom is Store on behalf of owner: the record, a replaced one included, moves to owner's
+// account (see the type's documentation for the eviction rule).
+func (s *TimedStorage[K, V]) StoreFrom(owner string, key K, value V, expiration, now float64) (bool, error) {
 	if err := checkExpiration(expiration); err != nil {
 		return false, err
 	}
@@ -111,28 +164,24 @@ func (s *TimedStorage[K, V]) Store(key K, value V, expiration, now float64) (boo
 		return false, nil
 	}
 	cost := s.costOf(key, value)
-	if !s.frozen {
-		if !s.withinBounds(cost) {
-			return false, fmt.Errorf("%w: one record costs %d entries, %d bytes", ErrStorageFull, cost.Entries, cost.Bytes)
-		}
-		need := cost
-		if e != nil {
-			need = cost.sub(e.cost)
-		}
-		// A replacement that does not grow needs no room (and, as in hivemind, expires nothing).
-		grows := e == nil || need.Entries > 0 || need.Bytes > 0
-		if grows && !s.reserve(need, expiration, key, e, now) {
-			return false, fmt.Errorf("%w: %d entries, %d bytes in use", ErrStorageFull, s.total.Entries, s.total.Bytes)
-		}
-	}
 	if e != nil { // replace in place: the key keeps its place in the iteration order
-		s.total = s.total.sub(e.cost).add(cost)
-		e.value, e.expiration, e.cost = value, expiration, cost
-		s.fix(e.heapIndex)
+		if err := s.update(e, owner, expiration, cost, now); err != nil {
+			return false, err
+		}
+		e.value = value
 		return true, nil
 	}
+	if !s.frozen && !s.withinBounds(cost) {
+		return false, fmt.Errorf("%w: one record costs %d entries, %d bytes", ErrStorageFull, cost.Entries, cost.Bytes)
+	}
 	s.seq++
-	e = &timedEntry[K, V]{key: key, value: value, expiration: expiration, cost: cost, seq: s.seq, prev: s.tail}
+	e = &timedEntry[K, V]{key: key, value: value, expiration: expiration, cost: cost, seq: s.seq}
+	s.attach(e, s.account(owner))
+	if !s.frozen && !s.makeRoom(e, now) {
+		s.detach(e)
+		return false, fmt.Errorf("%w: %d entries, %d bytes in use", ErrStorageFull, s.total.Entries, s.total.Bytes)
+	}
+	e.prev = s.tail
 	if s.tail != nil {
 		s.tail.next = e
 	} else {
@@ -140,9 +189,28 @@ func (s *TimedStorage[K, V]) Store(key K, value V, expiration, now float64) (boo
 	}
 	s.tail = e
 	s.index[key] = e
-	s.total = s.total.add(cost)
-	s.push(e)
 	return true, nil
+}
+
+// update gives the stored record e a new expiration (not past, unless frozen), cost and owner,
+// making room as a new record would; on ErrStorageFull nothing changed. A change that does not
+// grow the record needs no room (and, as in hivemind, expires nothing).
+func (s *TimedStorage[K, V]) update(e *timedEntry[K, V], owner string, expiration float64, cost Cost, now float64) error {
+	oldExp, oldCost, oldAcct := e.expiration, e.cost, e.acct
+	grows := cost.Entries > oldCost.Entries || cost.Bytes > oldCost.Bytes
+	if grows && !s.frozen && !s.withinBounds(cost) {
+		return fmt.Errorf("%w: one record costs %d entries, %d bytes", ErrStorageFull, cost.Entries, cost.Bytes)
+	}
+	s.detach(e)
+	e.expiration, e.cost = expiration, cost
+	s.attach(e, s.account(owner))
+	if grows && !s.frozen && !s.makeRoom(e, now) {
+		s.detach(e)
+		e.expiration, e.cost = oldExp, oldCost
+		s.attach(e, oldAcct)
+		return fmt.Errorf("%w: %d entries, %d bytes in use", ErrStorageFull, s.total.Entries, s.total.Bytes)
+	}
+	return nil
 }
 
 // Get returns the live record stored under key.
@@ -212,18 +280,17 @@ func (s *TimedStorage[K, V]) keysAfter(dst []K, cursor storageCursor[K, V], max 
 // Top returns the live record with the earliest expiration (ties broken by Compare).
 func (s *TimedStorage[K, V]) Top(now float64) (Entry[K, V], bool) {
 	s.RemoveOutdated(now)
-	if len(s.heap) == 0 {
-		return Entry[K, V]{}, false
+	if e := s.earliest(); e != nil {
+		return e.entry(), true
 	}
-	return s.heap[0].entry(), true
+	return Entry[K, V]{}, false
 }
 
 // Delete removes the record stored under key, if any, and reports whether there was one.
 func (s *TimedStorage[K, V]) Delete(key K) bool {
 	e, ok := s.index[key]
 	if ok {
-		s.removeHeap(e.heapIndex)
-		s.drop(e)
+		s.remove(e)
 	}
 	return ok
 }
@@ -234,8 +301,13 @@ func (s *TimedStorage[K, V]) Clear() {
 		e.dropped = true
 	}
 	clear(s.index)
-	clear(s.heap)
-	s.heap = s.heap[:0]
+	clear(s.local.heap)
+	s.local.heap, s.local.usage, s.local.share, s.local.pos = s.local.heap[:0], Cost{}, 0, [2]int{-1, -1}
+	s.accounts = nil
+	for h := range s.acctHeaps {
+		clear(s.acctHeaps[h])
+		s.acctHeaps[h] = s.acctHeaps[h][:0]
+	}
 	s.head, s.tail = nil, nil
 	s.total = Cost{}
 }
@@ -254,13 +326,60 @@ func (s *TimedStorage[K, V]) Frozen() bool { return s.frozen }
 // Usage returns the summed cost of the records held, expired ones not yet removed included.
 func (s *TimedStorage[K, V]) Usage() Cost { return s.total }
 
-// RemoveOutdated removes the records expired at now, then evicts records by earliest expiration
-// while a bound is exceeded (which only happens after unfreezing). Every reading method calls it;
-// call it directly to reclaim memory without reading. It does nothing while frozen.
-func (s *TimedStorage[K, V]) RemoveOutdated(now float64) {
-	for !s.frozen && len(s.heap) > 0 && (s.heap[0].expiration < now || !s.withinBounds(s.total)) {
-		s.drop(s.pop())
+// OwnerUsage returns the summed cost of the records of owner's account, expired ones not yet
+// removed included (zero when it holds none).
+func (s *TimedStorage[K, V]) OwnerUsage(owner string) Cost {
+	if owner == "" {
+		return s.local.usage
 	}
+	if a := s.accounts[owner]; a != nil {
+		return a.usage
+	}
+	return Cost{}
+}
+
+// Owners returns the number of accounts holding a record ("" included when it holds one).
+func (s *TimedStorage[K, V]) Owners() int { return len(s.acctHeaps[byShare]) }
+
+// RemoveOutdated removes the records expired at now, then evicts records (see the type's
+// documentation) while a bound is exceeded, which only happens after unfreezing. Every reading
+// method calls it; call it directly to reclaim memory without reading. It does nothing while
+// frozen.
+func (s *TimedStorage[K, V]) RemoveOutdated(now float64) {
+	if s.frozen {
+		return
+	}
+	s.removeExpired(now)
+	for !s.withinBounds(s.total) {
+		v := s.victim()
+		if v == nil {
+			return
+		}
+		s.remove(v)
+	}
+}
+
+// removeExpired removes the records expired at now.
+func (s *TimedStorage[K, V]) removeExpired(now float64) {
+	for e := s.earliest(); e != nil && e.expiration < now; e = s.earliest() {
+		s.remove(e)
+	}
+}
+
+// earliest returns the record with the earliest expiration (ties: Compare, then first stored).
+func (s *TimedStorage[K, V]) earliest() *timedEntry[K, V] {
+	if h := s.acctHeaps[byHead]; len(h) > 0 {
+		return h[0].heap[0]
+	}
+	return nil
+}
+
+// victim returns the record to evict next: the earliest of the account with the largest share.
+func (s *TimedStorage[K, V]) victim() *timedEntry[K, V] {
+	if h := s.acctHeaps[byShare]; len(h) > 0 {
+		return h[0].heap[0]
+	}
+	return nil
 }
 
 // withinBounds reports whether a total cost c fits the bounds.
@@ -275,66 +394,93 @@ func (s *TimedStorage[K, V]) costOf(key K, value V) Cost {
 	return s.cfg.Cost(key, value)
 }
 
-// reserve makes room for need more cost on behalf of key, which is to get expiration (self is key's
-// current record, or nil). Expired records go first, self excepted; then, while the bounds are
-// exceeded, records that come before (expiration, key) in eviction order are evicted. If that is
-// not enough nothing is evicted (beyond the expired records) and reserve returns false.
-func (s *TimedStorage[K, V]) reserve(need Cost, expiration float64, key K, self *timedEntry[K, V], now float64) bool {
-	var held []*timedEntry[K, V] // self, popped out of the way and pushed back at the end
-	defer func() {
-		for _, e := range held {
-			s.push(e)
-		}
-	}()
-	for len(s.heap) > 0 && s.heap[0].expiration < now {
-		if e := s.pop(); e == self {
-			held = append(held, e)
-		} else {
-			s.drop(e)
-		}
-	}
-	if s.withinBounds(s.total.add(need)) {
+// makeRoom brings the storage within its bounds now that e (attached, not expired) is counted:
+// expired records go first; then, while a bound is exceeded, victims are evicted. If e itself
+// would be the next victim, the victims are restored (the expired records stay removed) and
+// makeRoom returns false; e is left attached.
+func (s *TimedStorage[K, V]) makeRoom(e *timedEntry[K, V], now float64) bool {
+	s.removeExpired(now)
+	if s.withinBounds(s.total) {
 		return true
 	}
 	var victims []*timedEntry[K, V]
-	total := s.total.add(need)
-	for len(s.heap) > 0 && !s.withinBounds(total) {
-		if s.heap[0] == self {
-			held = append(held, s.pop())
-			continue
+	for !s.withinBounds(s.total) {
+		v := s.victim()
+		if v == e {
+			for i := len(victims) - 1; i >= 0; i-- {
+				s.attach(victims[i], victims[i].acct)
+			}
+			return false
 		}
-		if !s.evictsBefore(s.heap[0], expiration, key, self) {
-			break
-		}
-		e := s.pop()
-		victims = append(victims, e)
-		total = total.sub(e.cost)
+		s.detach(v)
+		victims = append(victims, v)
 	}
-	if !s.withinBounds(total) {
-		for _, e := range victims {
-			s.push(e)
-		}
-		return false
-	}
-	for _, e := range victims {
-		s.drop(e)
+	for _, v := range victims {
+		s.drop(v)
 	}
 	return true
 }
 
-// evictsBefore reports whether e comes before a record of key expiring at expiration in eviction
-// order (self is key's current record, whose sequence number it keeps; nil for a new key).
-func (s *TimedStorage[K, V]) evictsBefore(e *timedEntry[K, V], expiration float64, key K, self *timedEntry[K, V]) bool {
-	if e.expiration != expiration {
-		return e.expiration < expiration
+// account returns owner's account: its current one, or a new one that attach registers.
+func (s *TimedStorage[K, V]) account(owner string) *storageAccount[K, V] {
+	if owner == "" {
+		return &s.local
 	}
-	if s.cfg.Compare != nil {
-		return s.cfg.Compare(e.key, key) < 0
+	if a := s.accounts[owner]; a != nil {
+		return a
 	}
-	return self == nil || e.seq < self.seq
+	return &storageAccount[K, V]{owner: owner, pos: [2]int{-1, -1}}
 }
 
-// drop removes e (already out of the heap) from the index and the order list.
+// attach counts e (not counted) in account a, registering a when it held nothing.
+func (s *TimedStorage[K, V]) attach(e *timedEntry[K, V], a *storageAccount[K, V]) {
+	e.acct = a
+	e.heapIndex = len(a.heap)
+	a.heap = append(a.heap, e)
+	s.up(a, e.heapIndex)
+	a.usage = a.usage.add(e.cost)
+	a.share = s.share(a.usage)
+	s.total = s.total.add(e.cost)
+	if len(a.heap) == 1 {
+		if a != &s.local {
+			if s.accounts == nil {
+				s.accounts = make(map[string]*storageAccount[K, V])
+			}
+			s.accounts[a.owner] = a
+		}
+		s.acctPush(byShare, a)
+		s.acctPush(byHead, a)
+		return
+	}
+	s.acctFix(a)
+}
+
+// detach stops counting e (it stays in the index and the order list; e.acct is kept), and
+// unregisters its account when e was its last record.
+func (s *TimedStorage[K, V]) detach(e *timedEntry[K, V]) {
+	a := e.acct
+	s.removeHeap(a, e.heapIndex)
+	a.usage = a.usage.sub(e.cost)
+	a.share = s.share(a.usage)
+	s.total = s.total.sub(e.cost)
+	if len(a.heap) == 0 {
+		s.acctRemove(byShare, a)
+		s.acctRemove(byHead, a)
+		if a != &s.local {
+			delete(s.accounts, a.owner)
+		}
+		return
+	}
+	s.acctFix(a)
+}
+
+// remove removes e from the storage.
+func (s *TimedStorage[K, V]) remove(e *timedEntry[K, V]) {
+	s.detach(e)
+	s.drop(e)
+}
+
+// drop removes e (already detached) from the index and the order list.
 func (s *TimedStorage[K, V]) drop(e *timedEntry[K, V]) {
 	delete(s.index, e.key)
 	if e.prev != nil {
@@ -348,25 +494,37 @@ func (s *TimedStorage[K, V]) drop(e *timedEntry[K, V]) {
 		s.tail = e.prev
 	}
 	e.prev, e.dropped = nil, true
-	s.total = s.total.sub(e.cost)
 }
 
 // entryOf returns key's record without expiring anything (for LocalStorage).
 func (s *TimedStorage[K, V]) entryOf(key K) *timedEntry[K, V] { return s.index[key] }
 
+// ownerOf returns the owner of key's record ("" when there is none).
+func (s *TimedStorage[K, V]) ownerOf(key K) string {
+	if e := s.index[key]; e != nil {
+		return e.acct.owner
+	}
+	return ""
+}
+
 // recost recomputes the cost of e after its value changed in place.
 func (s *TimedStorage[K, V]) recost(e *timedEntry[K, V]) {
 	cost := s.costOf(e.key, e.value)
+	a := e.acct
+	a.usage = a.usage.sub(e.cost).add(cost)
+	a.share = s.share(a.usage)
 	s.total = s.total.sub(e.cost).add(cost)
 	e.cost = cost
+	s.acctFix(a)
 }
 
 func (e *timedEntry[K, V]) entry() Entry[K, V] {
 	return Entry[K, V]{Key: e.key, Value: e.value, Expiration: e.expiration}
 }
 
-// ---- indexed binary heap ----
+// ---- indexed binary heap of an account's records ----
 
+// less is the eviction order of records: earliest expiration, then Compare, then first stored.
 func (s *TimedStorage[K, V]) less(a, b *timedEntry[K, V]) bool {
 	if a.expiration != b.expiration {
 		return a.expiration < b.expiration
@@ -379,66 +537,150 @@ func (s *TimedStorage[K, V]) less(a, b *timedEntry[K, V]) bool {
 	return a.seq < b.seq
 }
 
-func (s *TimedStorage[K, V]) swap(i, j int) {
-	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.heap[i].heapIndex = i
-	s.heap[j].heapIndex = j
+func (s *TimedStorage[K, V]) swap(a *storageAccount[K, V], i, j int) {
+	h := a.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex = i
+	h[j].heapIndex = j
 }
 
-func (s *TimedStorage[K, V]) up(i int) {
+func (s *TimedStorage[K, V]) up(a *storageAccount[K, V], i int) {
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !s.less(s.heap[i], s.heap[parent]) {
+		if !s.less(a.heap[i], a.heap[parent]) {
 			return
 		}
-		s.swap(i, parent)
+		s.swap(a, i, parent)
 		i = parent
 	}
 }
 
-func (s *TimedStorage[K, V]) down(i int) bool {
-	start := i
+func (s *TimedStorage[K, V]) down(a *storageAccount[K, V], i int) bool {
+	start, h := i, a.heap
 	for {
 		smallest, l, r := i, 2*i+1, 2*i+2
-		if l < len(s.heap) && s.less(s.heap[l], s.heap[smallest]) {
+		if l < len(h) && s.less(h[l], h[smallest]) {
 			smallest = l
 		}
-		if r < len(s.heap) && s.less(s.heap[r], s.heap[smallest]) {
+		if r < len(h) && s.less(h[r], h[smallest]) {
 			smallest = r
 		}
 		if smallest == i {
 			return i > start
 		}
-		s.swap(i, smallest)
+		s.swap(a, i, smallest)
 		i = smallest
 	}
 }
 
-func (s *TimedStorage[K, V]) fix(i int) {
-	if !s.down(i) {
-		s.up(i)
-	}
-}
-
-func (s *TimedStorage[K, V]) push(e *timedEntry[K, V]) {
-	e.heapIndex = len(s.heap)
-	s.heap = append(s.heap, e)
-	s.up(e.heapIndex)
-}
-
-func (s *TimedStorage[K, V]) pop() *timedEntry[K, V] { return s.removeHeap(0) }
-
-func (s *TimedStorage[K, V]) removeHeap(i int) *timedEntry[K, V] {
-	e := s.heap[i]
-	last := len(s.heap) - 1
+func (s *TimedStorage[K, V]) removeHeap(a *storageAccount[K, V], i int) {
+	e := a.heap[i]
+	last := len(a.heap) - 1
 	if i != last {
-		s.swap(i, last)
+		s.swap(a, i, last)
 	}
-	s.heap[last] = nil
-	s.heap = s.heap[:last]
-	if i != last {
-		s.fix(i)
+	a.heap[last] = nil
+	a.heap = a.heap[:last]
+	if i != last && !s.down(a, i) {
+		s.up(a, i)
 	}
 	e.heapIndex = -1
-	return e
+}
+
+// ---- indexed binary heaps of accounts ----
+
+// share is the dominant share of the bounds of an account using u: the largest of its fractions
+// of the bounds set, or its entries when none is.
+func (s *TimedStorage[K, V]) share(u Cost) float64 {
+	if s.cfg.MaxEntries <= 0 && s.cfg.MaxBytes <= 0 {
+		return float64(u.Entries)
+	}
+	var sh float64
+	if s.cfg.MaxEntries > 0 {
+		sh = float64(u.Entries) / float64(s.cfg.MaxEntries)
+	}
+	if s.cfg.MaxBytes > 0 {
+		sh = max(sh, float64(u.Bytes)/float64(s.cfg.MaxBytes))
+	}
+	return sh
+}
+
+// acctLess orders heap h: byShare puts the larger share first (ties: the earlier first record),
+// byHead the earlier first record.
+func (s *TimedStorage[K, V]) acctLess(h int, a, b *storageAccount[K, V]) bool {
+	if h == byShare {
+		if a.share != b.share {
+			return a.share > b.share
+		}
+	}
+	return s.less(a.heap[0], b.heap[0])
+}
+
+func (s *TimedStorage[K, V]) acctSwap(h, i, j int) {
+	q := s.acctHeaps[h]
+	q[i], q[j] = q[j], q[i]
+	q[i].pos[h] = i
+	q[j].pos[h] = j
+}
+
+func (s *TimedStorage[K, V]) acctUp(h, i int) bool {
+	q, start := s.acctHeaps[h], i
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !s.acctLess(h, q[i], q[parent]) {
+			break
+		}
+		s.acctSwap(h, i, parent)
+		i = parent
+	}
+	return i < start
+}
+
+func (s *TimedStorage[K, V]) acctDown(h, i int) {
+	q := s.acctHeaps[h]
+	for {
+		first, l, r := i, 2*i+1, 2*i+2
+		if l < len(q) && s.acctLess(h, q[l], q[first]) {
+			first = l
+		}
+		if r < len(q) && s.acctLess(h, q[r], q[first]) {
+			first = r
+		}
+		if first == i {
+			return
+		}
+		s.acctSwap(h, i, first)
+		i = first
+	}
+}
+
+func (s *TimedStorage[K, V]) acctPush(h int, a *storageAccount[K, V]) {
+	a.pos[h] = len(s.acctHeaps[h])
+	s.acctHeaps[h] = append(s.acctHeaps[h], a)
+	s.acctUp(h, a.pos[h])
+}
+
+func (s *TimedStorage[K, V]) acctRemove(h int, a *storageAccount[K, V]) {
+	i, last := a.pos[h], len(s.acctHeaps[h])-1
+	if i != last {
+		s.acctSwap(h, i, last)
+	}
+	s.acctHeaps[h][last] = nil
+	s.acctHeaps[h] = s.acctHeaps[h][:last]
+	if i != last && !s.acctUp(h, i) {
+		s.acctDown(h, i)
+	}
+	a.pos[h] = -1
+}
+
+// acctFix restores a's place in both heaps of accounts after its usage or first record changed.
+func (s *TimedStorage[K, V]) acctFix(a *storageAccount[K, V]) {
+	if len(s.acctHeaps[byShare]) < 2 {
+		return
+	}
+	for h := range s.acctHeaps {
+		if !s.acctUp(h, a.pos[h]) {
+			s.acctDown(h, a.pos[h])
+		}
+	}
 }
