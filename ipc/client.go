@@ -73,8 +73,10 @@ func (c *Client) stub(ctx context.Context, op string) (ipcpb.WorkerClient, error
 	return ipcpb.NewWorkerClient(cc), nil
 }
 
-// Get looks a key up (hivemind's DHT.get). It travels on one of the connection's open Get streams
-// (see WorkerConn), or as a unary call.
+// Get looks a key up (hivemind's DHT.get). It travels on one of the connection's open GetStream
+// streams (see WorkerConn), or as a unary call. A stream that breaks under the call before the worker
+// answers is retried once as a unary call with the same context (Get is a read: asking twice is
+// safe); a typed worker error (a dht sentinel) is the worker's answer and is not retried.
 func (c *Client) Get(ctx context.Context, key dht.Key, opts dht.GetOptions) (*dht.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError("Get", err)
@@ -84,10 +86,10 @@ func (c *Client) Get(ctx context.Context, key dht.Key, opts dht.GetOptions) (*dh
 		return nil, fmt.Errorf("ipc: Get: %w", err)
 	}
 	req := &ipcpb.GetRequest{Key: keyToProto(key), Options: getOptionsToProto(opts)}
-	resp := new(ipcpb.GetResponse)
+	var resp *ipcpb.GetResponse
 	served := false
 	if wc, ok := cc.(*WorkerConn); ok {
-		served, err = wc.gets.call(ctx, wc.ClientConn, req, resp)
+		resp, served, err = wc.gets.call(ctx, wc.ClientConn, req)
 	}
 	if !served {
 		resp, err = ipcpb.NewWorkerClient(cc).Get(ctx, req)
@@ -301,116 +303,117 @@ func (c *Client) configure(ctx context.Context, cfg NodeConfig) (*ipcpb.Configur
 }
 
 // WorkerConn is the connection to one worker process (what an ExecLauncher's Process gives out): the
-// gRPC connection, plus the streams of the worker's stream fast path that every Client of this
-// connection shares (see streamPool). Clients of any other connection make unary calls.
+// gRPC connection, plus the open GetStream streams that every Client of this connection shares (see
+// getStreams). Clients of any other connection make unary calls.
 type WorkerConn struct {
 	*grpc.ClientConn
-	gets streamPool // WorkerStream.Get
+	gets getStreams
 }
 
 // NewWorkerConn wraps the gRPC connection to a worker.
 func NewWorkerConn(cc *grpc.ClientConn) *WorkerConn {
-	return &WorkerConn{ClientConn: cc, gets: streamPool{method: workerStreamGetMethod}}
+	return &WorkerConn{ClientConn: cc}
 }
 
 // closeStreams ends the idle streams (the worker's handlers return); the connection stays open.
 func (c *WorkerConn) closeStreams() { c.gets.closeIdle() }
 
-// workerStreamGetMethod is the Get method of the worker's stream fast path; worker.WorkerStreamGetMethod
-// spells the same string (the service is described there).
-const workerStreamGetMethod = "/hivemind.ipc.v1.WorkerStream/Get"
-
-// maxIdleStreams bounds the open streams kept per method and connection: as many calls as can run at
-// once without opening a stream (each idle stream holds a goroutine in the worker).
+// maxIdleStreams bounds the open streams kept per connection: as many calls as can run at once
+// without opening a stream (each idle stream holds a goroutine in the worker).
 const maxIdleStreams = 32
 
-var callStreamDesc = grpc.StreamDesc{ServerStreams: true, ClientStreams: true}
-
-// streamPool keeps the idle streams of one fast-path method open on one connection. A call takes an
-// idle stream (or opens one), sends its request, reads the answer and puts the stream back, so a call
-// costs two messages on an open stream instead of a new stream: about half the cost of a unary call
-// between two processes. One call at a time uses a stream; each call's context bounds it (the stream
-// is cancelled when the context ends, which the worker's handler sees as its context's cancellation).
-type streamPool struct {
-	method string
-
+// getStreams keeps the idle GetStream streams of one connection open. A call takes an idle stream
+// (or opens one), sends its request, reads the answer and puts the stream back, so a call costs two
+// messages on an open stream instead of a new stream: about half the cost of a unary call between
+// two processes. One call at a time uses a stream; each call's context bounds it (the stream is
+// cancelled when the context ends, which the worker's handler sees as its context's cancellation).
+type getStreams struct {
 	mu          sync.Mutex
-	idle        []*callStream
-	unsupported bool // the worker does not serve the method: use unary calls
+	idle        []*getStream
+	unsupported bool // the worker does not serve GetStream: use unary calls
 }
 
-// callStream is one open stream of a streamPool.
-type callStream struct {
-	grpc.ClientStream
+// getStream is one open stream of a getStreams.
+type getStream struct {
+	ipcpb.Worker_GetStreamClient
 	cancel context.CancelFunc
 }
 
 // close ends the stream (the worker's handler returns).
-func (s *callStream) close() {
+func (s *getStream) close() {
 	_ = s.CloseSend()
 	s.cancel()
 }
 
-// call sends req on one of the pool's streams and reads the answer into resp. served is false, with
-// nothing received, when the worker does not serve the method or the stream ended without an answer:
-// the caller makes the unary call instead. An error is the gRPC status the unary call would have
-// returned (the context's when the context ended).
-func (p *streamPool) call(ctx context.Context, cc *grpc.ClientConn, req, resp any) (served bool, err error) {
+// call sends req on one of the streams and returns the answer. served is false, with nothing
+// received, when the caller is to make the unary call instead: the worker does not serve GetStream,
+// or the stream broke before it answered (see streamBroke). The stream may break while idle or
+// under this call, with the request at the worker or not; either way the unary call asks again, once,
+// with the same context, so the call never outlives it. Otherwise err is the status the unary call
+// would have returned (the context's when the context ended).
+func (p *getStreams) call(ctx context.Context, cc *grpc.ClientConn, req *ipcpb.GetRequest) (resp *ipcpb.GetResponse, served bool, err error) {
 	s, ok := p.take()
 	if !ok {
-		return false, nil
+		return nil, false, nil
 	}
-	reused := s != nil
 	if s == nil {
 		sctx, cancel := context.WithCancel(context.Background()) // the stream outlives this call
-		cs, err := cc.NewStream(sctx, &callStreamDesc, p.method)
+		cs, err := ipcpb.NewWorkerClient(cc).GetStream(sctx)
 		if err != nil {
 			cancel()
-			return true, err
+			return nil, true, err
 		}
-		s = &callStream{ClientStream: cs, cancel: cancel}
+		s = &getStream{Worker_GetStreamClient: cs, cancel: cancel}
 	}
 	stop := context.AfterFunc(ctx, s.cancel)
-	err = s.SendMsg(req)
-	if err == nil || errors.Is(err, io.EOF) { // io.EOF: the stream ended, RecvMsg returns why
-		err = s.RecvMsg(resp)
+	err = s.Send(req)
+	if err == nil || errors.Is(err, io.EOF) { // io.EOF: the stream ended, Recv returns why
+		resp, err = s.Recv()
 	}
 	if stop() && err == nil {
 		p.put(s)
-		return true, nil
+		return resp, true, nil
 	}
 	s.close()
 	switch {
 	case err == nil: // answered as the context ended: the stream is cancelled, the answer stands
-		return true, nil
+		return resp, true, nil
 	case ctx.Err() != nil:
-		return true, status.FromContextError(ctx.Err()).Err()
+		return nil, true, status.FromContextError(ctx.Err()).Err()
 	case status.Code(err) == codes.Unimplemented:
 		p.mu.Lock()
 		p.unsupported = true
 		p.mu.Unlock()
-		return false, nil
-	case errors.Is(err, io.EOF), reused && streamBroken(err):
-		// A stream that ended without an answer, or an idle stream that broke while it waited, says
-		// nothing of the call: ask again, unary (a connection that broke fails that call too).
-		return false, nil
+		return nil, false, nil
+	case streamBroke(err):
+		return nil, false, nil
 	}
-	return true, err
+	return nil, true, err
 }
 
-// streamBroken reports an error that may be the stream's own rather than an answer of the worker's
-// handler (which ends the stream with the status the unary call would return).
-func streamBroken(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Canceled, codes.Internal, codes.Unknown:
+// streamBroke reports an error that ended a stream without the worker's answer: the stream ended
+// with no status (io.EOF), or a status a broken stream or connection reports (UNAVAILABLE, CANCELED,
+// INTERNAL, UNKNOWN) that is not a typed worker error (see workerSentinelStatus; the worker's handler
+// ends the stream with the status the unary call would return). A worker's untyped internal error
+// looks like a broken stream's: the unary call asks again and returns the worker's answer.
+func streamBroke(err error) bool {
+	if errors.Is(err, io.EOF) {
 		return true
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable, codes.Canceled, codes.Internal, codes.Unknown:
+		return !workerSentinelStatus(st)
 	}
 	return false
 }
 
 // take returns an idle stream (nil when there is none); ok is false when the worker does not serve
-// the method.
-func (p *streamPool) take() (s *callStream, ok bool) {
+// GetStream.
+func (p *getStreams) take() (s *getStream, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.unsupported {
@@ -425,7 +428,7 @@ func (p *streamPool) take() (s *callStream, ok bool) {
 }
 
 // put keeps s for the next call, or closes it when enough streams are idle.
-func (p *streamPool) put(s *callStream) {
+func (p *getStreams) put(s *getStream) {
 	p.mu.Lock()
 	if len(p.idle) < maxIdleStreams {
 		p.idle = append(p.idle, s)
@@ -437,7 +440,7 @@ func (p *streamPool) put(s *callStream) {
 }
 
 // closeIdle closes the idle streams.
-func (p *streamPool) closeIdle() {
+func (p *getStreams) closeIdle() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil

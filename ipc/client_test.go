@@ -94,9 +94,17 @@ func TestWorkerRoundTrip(t *testing.T) {
 	}
 }
 
+// TestErrorsKeepTheirIdentity runs on both paths of Get: unary (in-process launcher) and the open
+// streams of a WorkerConn (exec launcher). A typed error ends a stream as it ends a unary call.
 func TestErrorsKeepTheirIdentity(t *testing.T) {
+	for name, l := range launchers(t) {
+		t.Run(name, func(t *testing.T) { testErrorsKeepTheirIdentity(t, l) })
+	}
+}
+
+func testErrorsKeepTheirIdentity(t *testing.T, l Launcher) {
 	ctx := testCtx(t)
-	w, err := StartWorker(ctx, WorkerConfig{Launcher: inprocLauncher{newNode: newFakeNode}, Logger: testLogger(t)})
+	w, err := StartWorker(ctx, WorkerConfig{Launcher: l, Logger: testLogger(t)})
 	require.NoError(t, err)
 	defer w.Stop(ctx)
 
@@ -115,7 +123,10 @@ func TestErrorsKeepTheirIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := w.Get(ctx, dht.RawKey([]byte(tt.key)), dht.GetOptions{})
+			// A Get that succeeds first leaves an open stream: the error comes on a reused one.
+			_, err := w.Get(ctx, dht.RawKey([]byte("nope")), dht.GetOptions{})
+			require.NoError(t, err)
+			_, err = w.Get(ctx, dht.RawKey([]byte(tt.key)), dht.GetOptions{})
 			require.Error(t, err)
 			for _, want := range tt.want {
 				assert.ErrorIs(t, err, want)

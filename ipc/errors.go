@@ -97,11 +97,9 @@ func fromRPC(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("ipc: %s: %w: %w", op, ErrWorkerGone, err)
 	}
 	re := &RemoteError{Op: op, Code: st.Code(), Message: st.Message()}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ipcpb.ErrorDomain {
-			if s, ok := reasonSentinels[info.GetReason()]; ok {
-				re.errs = append(re.errs, s)
-			}
+	for _, reason := range workerReasons(st) {
+		if s, ok := reasonSentinels[reason]; ok {
+			re.errs = append(re.errs, s)
 		}
 	}
 	switch st.Code() {
@@ -130,6 +128,23 @@ func fromRPC(ctx context.Context, op string, err error) error {
 	}
 	return re
 }
+
+// workerReasons returns the ErrorInfo reasons in ipcpb.ErrorDomain that st carries: the sentinels a
+// worker's handler started from.
+func workerReasons(st *status.Status) []string {
+	var reasons []string
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ipcpb.ErrorDomain {
+			reasons = append(reasons, info.GetReason())
+		}
+	}
+	return reasons
+}
+
+// workerSentinelStatus reports a typed worker error: a status a worker's handler returned for a
+// sentinel error (an ErrorInfo in ipcpb.ErrorDomain). Such a status is the worker's answer, never a
+// broken stream's or connection's.
+func workerSentinelStatus(st *status.Status) bool { return len(workerReasons(st)) > 0 }
 
 // ctxError reports a call ended by its context.
 func ctxError(op string, err error) error {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -192,6 +194,29 @@ func (s *Server) Get(ctx context.Context, req *ipcpb.GetRequest) (*ipcpb.GetResp
 		return nil, toStatus(err)
 	}
 	return &ipcpb.GetResponse{Result: resultToProto(r)}, nil
+}
+
+// GetStream answers the Get requests of one stream in order, each as Get does, until the caller
+// closes the stream or cancels it. An error ends the stream with the status Get returns (the caller
+// opens another stream).
+func (s *Server) GetStream(stream grpc.BidiStreamingServer[ipcpb.GetRequest, ipcpb.GetResponse]) error {
+	ctx := stream.Context()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		resp, err := s.Get(ctx, req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
 }
 
 // GetMany looks several keys up; results are in request order.

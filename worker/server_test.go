@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,8 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
@@ -157,3 +163,58 @@ func assertReason(t *testing.T, err error, code codes.Code, reason string) {
 type shiftedClock float64
 
 func (c shiftedClock) Now() float64 { return dht.SystemClock{}.Now() + float64(c) }
+
+// TestGetStreamAnswersAsGet serves a Server as a worker does (Plugin.GRPCServer) and calls
+// GetStream: the answers are Get's, in order, on one stream; an error ends the stream with Get's
+// status; closing the stream ends the handler.
+func TestGetStreamAnswersAsGet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := testServer(t)
+	lis := bufconn.Listen(1 << 20)
+	gs := grpc.NewServer()
+	require.NoError(t, (&Plugin{Worker: s}).GRPCServer(nil, gs))
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = gs.Serve(lis)
+	}()
+	defer func() { gs.Stop(); <-served }()
+	cc, err := grpc.NewClient("passthrough:///worker",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer cc.Close()
+	w := ipcpb.NewWorkerClient(cc)
+
+	stream, err := w.GetStream(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&ipcpb.GetRequest{Key: &ipcpb.Key{Data: []byte("k"), Raw: true}}))
+	_, err = stream.Recv()
+	assertReason(t, err, codes.FailedPrecondition, ipcpb.ReasonNotConfigured)
+
+	configure(t, ctx, s, &ipcpb.NodeConfig{})
+	key := &ipcpb.Key{Data: pack(t, "streamed")}
+	_, err = s.Store(ctx, &ipcpb.StoreRequest{Item: &ipcpb.StoreItem{Key: key, Value: pack(t, "v"), Expiration: dht.SystemClock{}.Now() + 600}})
+	require.NoError(t, err)
+
+	stream, err = w.GetStream(ctx)
+	require.NoError(t, err)
+	for i, k := range []*ipcpb.Key{key, {Data: pack(t, "missing")}, key} {
+		require.NoError(t, stream.Send(&ipcpb.GetRequest{Key: k}))
+		resp, err := stream.Recv()
+		require.NoError(t, err, "request %d", i)
+		want, err := s.Get(ctx, &ipcpb.GetRequest{Key: k})
+		require.NoError(t, err)
+		assert.True(t, proto.Equal(want, resp), "request %d: stream %v, unary %v", i, resp, want)
+	}
+	require.NoError(t, stream.Send(&ipcpb.GetRequest{})) // no key
+	_, err = stream.Recv()
+	assertReason(t, err, codes.InvalidArgument, ipcpb.ReasonInvalidArgument)
+
+	stream, err = w.GetStream(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.CloseSend())
+	_, err = stream.Recv()
+	assert.ErrorIs(t, err, io.EOF, "the handler returns when the caller closes the stream")
+}

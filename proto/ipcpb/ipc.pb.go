@@ -178,8 +178,11 @@ type DHTParams struct {
 	AllowBootstrapFailure           bool                   `protobuf:"varint,18,opt,name=allow_bootstrap_failure,json=allowBootstrapFailure,proto3" json:"allow_bootstrap_failure,omitempty"`                                    // hivemind ensure_bootstrap_success=False
 	LenientBootstrap                bool                   `protobuf:"varint,19,opt,name=lenient_bootstrap,json=lenientBootstrap,proto3" json:"lenient_bootstrap,omitempty"`                                                     // hivemind strict=False
 	MaxStorageEntries               int32                  `protobuf:"varint,20,opt,name=max_storage_entries,json=maxStorageEntries,proto3" json:"max_storage_entries,omitempty"`                                                // default 2^20; negative: unbounded
-	unknownFields                   protoimpl.UnknownFields
-	sizeCache                       protoimpl.SizeCache
+	// How far in the future an inbound STORE may set an expiration; default 7 days; negative: no
+	// bound (hivemind).
+	MaxExpirationHorizonSeconds float64 `protobuf:"fixed64,21,opt,name=max_expiration_horizon_seconds,json=maxExpirationHorizonSeconds,proto3" json:"max_expiration_horizon_seconds,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
 }
 
 func (x *DHTParams) Reset() {
@@ -348,6 +351,13 @@ func (x *DHTParams) GetLenientBootstrap() bool {
 func (x *DHTParams) GetMaxStorageEntries() int32 {
 	if x != nil {
 		return x.MaxStorageEntries
+	}
+	return 0
+}
+
+func (x *DHTParams) GetMaxExpirationHorizonSeconds() float64 {
+	if x != nil {
+		return x.MaxExpirationHorizonSeconds
 	}
 	return 0
 }
@@ -2048,7 +2058,7 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\n" +
 	"validators\x18\b \x03(\v2\x1e.hivemind.ipc.v1.ValidatorSpecR\n" +
 	"validators\x12,\n" +
-	"\x12no_persist_records\x18\t \x01(\bR\x10noPersistRecords\"\x92\a\n" +
+	"\x12no_persist_records\x18\t \x01(\bR\x10noPersistRecords\"\xd7\a\n" +
 	"\tDHTParams\x12\x1f\n" +
 	"\vbucket_size\x18\x01 \x01(\x05R\n" +
 	"bucketSize\x12!\n" +
@@ -2074,7 +2084,8 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\fbackoff_rate\x18\x11 \x01(\x01R\vbackoffRate\x126\n" +
 	"\x17allow_bootstrap_failure\x18\x12 \x01(\bR\x15allowBootstrapFailure\x12+\n" +
 	"\x11lenient_bootstrap\x18\x13 \x01(\bR\x10lenientBootstrap\x12.\n" +
-	"\x13max_storage_entries\x18\x14 \x01(\x05R\x11maxStorageEntries\"\x8e\x01\n" +
+	"\x13max_storage_entries\x18\x14 \x01(\x05R\x11maxStorageEntries\x12C\n" +
+	"\x1emax_expiration_horizon_seconds\x18\x15 \x01(\x01R\x1bmaxExpirationHorizonSeconds\"\x8e\x01\n" +
 	"\rValidatorSpec\x125\n" +
 	"\x03rsa\x18\x01 \x01(\v2!.hivemind.ipc.v1.RSAValidatorSpecH\x00R\x03rsa\x12>\n" +
 	"\x06schema\x18\x02 \x01(\v2$.hivemind.ipc.v1.SchemaValidatorSpecH\x00R\x06schemaB\x06\n" +
@@ -2185,10 +2196,11 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x03R\x03pid\x12%\n" +
 	"\x0euptime_seconds\x18\b \x01(\x01R\ruptimeSeconds\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xcc\x05\n" +
+	"\x10ShutdownResponse2\x98\x06\n" +
 	"\x06Worker\x12R\n" +
 	"\tConfigure\x12!.hivemind.ipc.v1.ConfigureRequest\x1a\".hivemind.ipc.v1.ConfigureResponse\x12@\n" +
-	"\x03Get\x12\x1b.hivemind.ipc.v1.GetRequest\x1a\x1c.hivemind.ipc.v1.GetResponse\x12L\n" +
+	"\x03Get\x12\x1b.hivemind.ipc.v1.GetRequest\x1a\x1c.hivemind.ipc.v1.GetResponse\x12J\n" +
+	"\tGetStream\x12\x1b.hivemind.ipc.v1.GetRequest\x1a\x1c.hivemind.ipc.v1.GetResponse(\x010\x01\x12L\n" +
 	"\aGetMany\x12\x1f.hivemind.ipc.v1.GetManyRequest\x1a .hivemind.ipc.v1.GetManyResponse\x12F\n" +
 	"\x05Store\x12\x1d.hivemind.ipc.v1.StoreRequest\x1a\x1e.hivemind.ipc.v1.StoreResponse\x12R\n" +
 	"\tStoreMany\x12!.hivemind.ipc.v1.StoreManyRequest\x1a\".hivemind.ipc.v1.StoreManyResponse\x12I\n" +
@@ -2269,24 +2281,26 @@ var file_ipcpb_ipc_proto_depIdxs = []int32{
 	29, // 20: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
 	5,  // 21: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
 	12, // 22: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
-	15, // 23: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
-	18, // 24: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
-	22, // 25: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
-	24, // 26: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
-	26, // 27: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
-	28, // 28: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
-	31, // 29: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
-	6,  // 30: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
-	14, // 31: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
-	16, // 32: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
-	21, // 33: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
-	23, // 34: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
-	25, // 35: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
-	27, // 36: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
-	30, // 37: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
-	32, // 38: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
+	12, // 23: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
+	15, // 24: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
+	18, // 25: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
+	22, // 26: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
+	24, // 27: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
+	26, // 28: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
+	28, // 29: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
+	31, // 30: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
+	6,  // 31: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
+	14, // 32: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
+	14, // 33: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
+	16, // 34: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
+	21, // 35: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
+	23, // 36: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
+	25, // 37: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
+	27, // 38: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
+	30, // 39: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
+	32, // 40: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name

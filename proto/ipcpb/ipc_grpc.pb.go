@@ -34,6 +34,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Worker_Configure_FullMethodName     = "/hivemind.ipc.v1.Worker/Configure"
 	Worker_Get_FullMethodName           = "/hivemind.ipc.v1.Worker/Get"
+	Worker_GetStream_FullMethodName     = "/hivemind.ipc.v1.Worker/GetStream"
 	Worker_GetMany_FullMethodName       = "/hivemind.ipc.v1.Worker/GetMany"
 	Worker_Store_FullMethodName         = "/hivemind.ipc.v1.Worker/Store"
 	Worker_StoreMany_FullMethodName     = "/hivemind.ipc.v1.Worker/StoreMany"
@@ -55,6 +56,14 @@ type WorkerClient interface {
 	// with FAILED_PRECONDITION. Every other call fails with FAILED_PRECONDITION before it.
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
+	// GetStream is Get on a stream the caller keeps open for many calls: each GetRequest is answered
+	// with the GetResponse the unary Get returns, in order, one request at a time. A call on an open
+	// stream costs two messages instead of a new HTTP/2 stream (headers, stream bookkeeping, trailers):
+	// about half of a unary call's round trip between two processes. An error ends the stream with the
+	// status the unary Get returns; the caller opens another stream. The caller's deadline reaches the
+	// node as the stream's cancellation: the caller cancels the stream when a call's context ends. A
+	// caller falls back to the unary Get when a worker answers UNIMPLEMENTED.
+	GetStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[GetRequest, GetResponse], error)
 	GetMany(ctx context.Context, in *GetManyRequest, opts ...grpc.CallOption) (*GetManyResponse, error)
 	Store(ctx context.Context, in *StoreRequest, opts ...grpc.CallOption) (*StoreResponse, error)
 	StoreMany(ctx context.Context, in *StoreManyRequest, opts ...grpc.CallOption) (*StoreManyResponse, error)
@@ -93,6 +102,19 @@ func (c *workerClient) Get(ctx context.Context, in *GetRequest, opts ...grpc.Cal
 	}
 	return out, nil
 }
+
+func (c *workerClient) GetStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[GetRequest, GetResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Worker_ServiceDesc.Streams[0], Worker_GetStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetRequest, GetResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Worker_GetStreamClient = grpc.BidiStreamingClient[GetRequest, GetResponse]
 
 func (c *workerClient) GetMany(ctx context.Context, in *GetManyRequest, opts ...grpc.CallOption) (*GetManyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -176,6 +198,14 @@ type WorkerServer interface {
 	// with FAILED_PRECONDITION. Every other call fails with FAILED_PRECONDITION before it.
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Get(context.Context, *GetRequest) (*GetResponse, error)
+	// GetStream is Get on a stream the caller keeps open for many calls: each GetRequest is answered
+	// with the GetResponse the unary Get returns, in order, one request at a time. A call on an open
+	// stream costs two messages instead of a new HTTP/2 stream (headers, stream bookkeeping, trailers):
+	// about half of a unary call's round trip between two processes. An error ends the stream with the
+	// status the unary Get returns; the caller opens another stream. The caller's deadline reaches the
+	// node as the stream's cancellation: the caller cancels the stream when a call's context ends. A
+	// caller falls back to the unary Get when a worker answers UNIMPLEMENTED.
+	GetStream(grpc.BidiStreamingServer[GetRequest, GetResponse]) error
 	GetMany(context.Context, *GetManyRequest) (*GetManyResponse, error)
 	Store(context.Context, *StoreRequest) (*StoreResponse, error)
 	StoreMany(context.Context, *StoreManyRequest) (*StoreManyResponse, error)
@@ -200,6 +230,9 @@ func (UnimplementedWorkerServer) Configure(context.Context, *ConfigureRequest) (
 }
 func (UnimplementedWorkerServer) Get(context.Context, *GetRequest) (*GetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedWorkerServer) GetStream(grpc.BidiStreamingServer[GetRequest, GetResponse]) error {
+	return status.Error(codes.Unimplemented, "method GetStream not implemented")
 }
 func (UnimplementedWorkerServer) GetMany(context.Context, *GetManyRequest) (*GetManyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMany not implemented")
@@ -278,6 +311,13 @@ func _Worker_Get_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Worker_GetStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(WorkerServer).GetStream(&grpc.GenericServerStream[GetRequest, GetResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Worker_GetStreamServer = grpc.BidiStreamingServer[GetRequest, GetResponse]
 
 func _Worker_GetMany_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetManyRequest)
@@ -449,6 +489,13 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Worker_Shutdown_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "GetStream",
+			Handler:       _Worker_GetStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "ipcpb/ipc.proto",
 }
