@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/proto/ipcpb"
 )
 
@@ -38,8 +39,8 @@ type NodeConfig struct {
 }
 
 // DHTParams mirror dht.Config's tunables. Zero means the default; RefreshInterval, CacheNearest,
-// CacheRefreshBeforeExpiry and BlacklistTime are disabled by a negative value, MaxStorageEntries
-// made unbounded.
+// CacheRefreshBeforeExpiry, BlacklistTime and MaxExpirationHorizon are disabled by a negative
+// value, MaxStorageEntries made unbounded.
 type DHTParams struct {
 	BucketSize               int
 	NumReplicas              int
@@ -63,6 +64,9 @@ type DHTParams struct {
 	// LenientBootstrap: log bootstrap validation errors instead of failing (strict=False).
 	LenientBootstrap  bool
 	MaxStorageEntries int
+	// MaxExpirationHorizon bounds the expirations inbound STOREs may set (dht.Config's field of the
+	// same name): default 7 days.
+	MaxExpirationHorizon time.Duration
 }
 
 // ValidatorSpec is one record validator; exactly one field is set.
@@ -125,6 +129,10 @@ func (c NodeConfig) Validate() error {
 	if d.BootstrapTimeout < 0 {
 		bad("DHT.BootstrapTimeout", "negative (%v)", d.BootstrapTimeout)
 	}
+	if d.MaxExpirationHorizon > 0 && d.MaxExpirationHorizon < time.Duration(dht.MaxClockDiscrepancy*float64(time.Second)) {
+		bad("DHT.MaxExpirationHorizon", "must be at least %vs when positive (negative: no bound), got %v",
+			dht.MaxClockDiscrepancy, d.MaxExpirationHorizon)
+	}
 	if math.IsNaN(d.BackoffRate) || math.IsInf(d.BackoffRate, 0) || d.BackoffRate < 0 ||
 		(d.BackoffRate > 0 && d.BackoffRate < 1) {
 		bad("DHT.BackoffRate", "must be 0 (default) or a finite number >= 1, got %v", d.BackoffRate)
@@ -171,6 +179,7 @@ func (c NodeConfig) toProto() *ipcpb.NodeConfig {
 			AllowBootstrapFailure:           d.AllowBootstrapFailure,
 			LenientBootstrap:                d.LenientBootstrap,
 			MaxStorageEntries:               int32(max(min(d.MaxStorageEntries, math.MaxInt32), math.MinInt32)),
+			MaxExpirationHorizonSeconds:     d.MaxExpirationHorizon.Seconds(),
 		},
 		NoPersistRecords: c.NoPersistRecords,
 	}

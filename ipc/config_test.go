@@ -60,6 +60,7 @@ func TestConfigValidation(t *testing.T) {
 		{name: "validator with no kind", err: NodeConfig{Validators: []ValidatorSpec{{}}}.Validate(), want: "Validators[0]"},
 		{name: "schema not json", err: NodeConfig{Validators: []ValidatorSpec{{Schema: &SchemaValidatorSpec{ConfigJSON: []byte("{")}}}}.Validate(), want: "ConfigJSON"},
 		{name: "dht backoff rate", err: NodeConfig{DHT: DHTParams{BackoffRate: 0.5}}.Validate(), want: "DHT.BackoffRate"},
+		{name: "dht expiration horizon", err: NodeConfig{DHT: DHTParams{MaxExpirationHorizon: time.Second}}.Validate(), want: "DHT.MaxExpirationHorizon"},
 		{name: "worker start timeout", err: WorkerConfig{StartTimeout: -1}.Validate(), want: "StartTimeout"},
 		{name: "exec handshake timeout", err: ExecConfig{HandshakeTimeout: -1}.Validate(), want: "HandshakeTimeout"},
 		{name: "exec missing binary", err: ExecConfig{Path: "/nonexistent/worker"}.Validate(), want: "Path"},

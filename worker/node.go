@@ -9,7 +9,8 @@ import (
 )
 
 // Node is what a worker serves: a DHT node together with the libp2p host it runs on. The default
-// implementation (NewLibp2pNode) builds a p2p.Host and a dht.Node; tests may serve another.
+// implementation (NewLibp2pNode) builds a p2p.Host and a dht.Node; NewLibp2pNodeWith builds the same
+// with its DHT RPCs wrapped (fault injection, instrumentation); tests may serve another.
 //
 // Contract: safe for concurrent use; every ctx-taking method returns when ctx is done; Close is called
 // once and releases everything (the host stops listening before Close returns).

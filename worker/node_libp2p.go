@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -30,10 +31,28 @@ type libp2pNode struct {
 
 var _ Node = (*libp2pNode)(nil)
 
+// Libp2pOptions are the optional parts of NewLibp2pNodeWith. The zero value builds the node
+// NewLibp2pNode builds.
+type Libp2pOptions struct {
+	// DHT wraps the node's DHT RPCs in both directions: the Transport it sends through and the
+	// Handler served to its peers (contract: dhtrpc.NodeOptions). It is a seam for fault injection
+	// and instrumentation in a NodeFactory of one's own; nil wrappers cost nothing.
+	DHT dhtrpc.NodeOptions
+}
+
 // NewLibp2pNode builds a p2p.Host and a dht.Node from spec and bootstraps it: the host connects to
 // the initial peers, then the node pings them and looks its own ID up. Errors wrap
-// dht.ErrBootstrapFailed when no initial peer could be reached.
-func NewLibp2pNode(ctx context.Context, spec NodeSpec) (_ Node, err error) {
+// dht.ErrBootstrapFailed when no initial peer could be reached. It is the default NodeFactory.
+func NewLibp2pNode(ctx context.Context, spec NodeSpec) (Node, error) {
+	return NewLibp2pNodeWith(ctx, spec, Libp2pOptions{})
+}
+
+// NewLibp2pNodeWith is NewLibp2pNode with options; a NodeFactory that needs them calls it:
+//
+//	func(ctx context.Context, spec worker.NodeSpec) (worker.Node, error) {
+//		return worker.NewLibp2pNodeWith(ctx, spec, worker.Libp2pOptions{DHT: dhtrpc.NodeOptions{WrapTransport: wrap}})
+//	}
+func NewLibp2pNodeWith(ctx context.Context, spec NodeSpec, opts Libp2pOptions) (_ Node, err error) {
 	c := spec.Config
 	logger := spec.Logger
 	hostCfg := p2p.Config{
@@ -65,7 +84,7 @@ func NewLibp2pNode(ctx context.Context, spec NodeSpec) (_ Node, err error) {
 			err = errors.Join(err, host.Close())
 		}
 	}()
-	node, err := dhtrpc.NewNode(ctx, host, dcfg)
+	node, err := dhtrpc.NewNodeWith(ctx, host, dcfg, opts.DHT)
 	if err != nil {
 		return nil, err
 	}
@@ -82,32 +101,43 @@ func NewLibp2pNode(ctx context.Context, spec NodeSpec) (_ Node, err error) {
 // dhtConfig maps the parent's parameters onto dht.Config.
 func dhtConfig(c *ipcpb.NodeConfig, spec NodeSpec) (dht.Config, error) {
 	p := c.GetDht()
-	secs := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	var badSeconds []string
+	secs := func(name string, s float64) time.Duration {
+		d, ok := durationFromSeconds(s)
+		if !ok {
+			badSeconds = append(badSeconds, name)
+		}
+		return d
+	}
 	cfg := dht.Config{
 		NodeID:                   spec.NodeID,
 		ClientMode:               c.GetClientMode(),
 		AllowBootstrapFailure:    p.GetAllowBootstrapFailure(),
 		LenientBootstrap:         p.GetLenientBootstrap(),
-		BootstrapTimeout:         secs(p.GetBootstrapTimeoutSeconds()),
+		BootstrapTimeout:         secs("bootstrap_timeout_seconds", p.GetBootstrapTimeoutSeconds()),
 		BucketSize:               int(p.GetBucketSize()),
 		NumReplicas:              int(p.GetNumReplicas()),
 		DepthModulo:              int(p.GetDepthModulo()),
 		ParallelRPC:              int(p.GetParallelRpc()),
-		WaitTimeout:              secs(p.GetWaitTimeoutSeconds()),
+		WaitTimeout:              secs("wait_timeout_seconds", p.GetWaitTimeoutSeconds()),
 		NumWorkers:               int(p.GetNumWorkers()),
 		ChunkSize:                int(p.GetChunkSize()),
-		RefreshInterval:          secs(p.GetRefreshIntervalSeconds()),
+		RefreshInterval:          secs("refresh_interval_seconds", p.GetRefreshIntervalSeconds()),
 		DisableCacheLocally:      p.GetDisableCacheLocally(),
 		CacheNearest:             int(p.GetCacheNearest()),
 		CacheSize:                int(p.GetCacheSize()),
-		CacheRefreshBeforeExpiry: secs(p.GetCacheRefreshBeforeExpirySeconds()),
+		CacheRefreshBeforeExpiry: secs("cache_refresh_before_expiry_seconds", p.GetCacheRefreshBeforeExpirySeconds()),
 		DisableCacheOnStore:      p.GetDisableCacheOnStore(),
 		DisableGetReuse:          p.GetDisableGetReuse(),
-		BlacklistTime:            secs(p.GetBlacklistTimeSeconds()),
+		BlacklistTime:            secs("blacklist_time_seconds", p.GetBlacklistTimeSeconds()),
 		BackoffRate:              p.GetBackoffRate(),
 		MaxStorageEntries:        int(p.GetMaxStorageEntries()),
+		MaxExpirationHorizon:     secs("max_expiration_horizon_seconds", p.GetMaxExpirationHorizonSeconds()),
 		Persister:                spec.Persister,
 		Logger:                   spec.Logger,
+	}
+	if len(badSeconds) > 0 {
+		return cfg, fmt.Errorf("%w: %s: NaN is not a duration", ErrInvalidConfig, strings.Join(badSeconds, ", "))
 	}
 	for i, m := range c.GetInitialPeers() {
 		_, id, ok := strings.Cut(m, "/p2p/")
@@ -248,4 +278,21 @@ func maddrStrings(h *p2p.Host) []string {
 		out[i] = m.String()
 	}
 	return out
+}
+
+// durationFromSeconds converts the parent's seconds to a time.Duration, saturating beyond the
+// range of time.Duration (about ±292 years: "forever" stays forever, where a plain conversion is
+// implementation-defined and gives math.MinInt64 on amd64, turning the setting off); ok is false
+// for NaN.
+func durationFromSeconds(s float64) (d time.Duration, ok bool) {
+	ns := s * float64(time.Second)
+	switch {
+	case math.IsNaN(ns):
+		return 0, false
+	case ns >= math.MaxInt64: // float64(math.MaxInt64) is 2^63, itself out of range
+		return math.MaxInt64, true
+	case ns <= math.MinInt64:
+		return math.MinInt64, true
+	}
+	return time.Duration(ns), true
 }

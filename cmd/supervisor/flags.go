@@ -118,6 +118,7 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&d.CacheNearest, "cache-nearest", 0, "push found values to this many nearest nodes (0: 1; negative: off)")
 	fs.DurationVar(&d.BlacklistTime, "blacklist-time", 0, "base ban of unresponsive peers (0: 5s; negative: off)")
 	fs.BoolVar(&d.AllowBootstrapFailure, "allow-bootstrap-failure", false, "start even when no initial peer answers")
+	fs.DurationVar(&d.MaxExpirationHorizon, "max-expiration-horizon", 0, "refuse inbound records expiring later than this from now (0: 168h; negative: no bound)")
 }
 
 // nodeConfig builds the node configuration.

@@ -20,6 +20,10 @@
 // node back, so the handlers must answer before Bootstrap; dht.New sends nothing, so the node can be
 // served as soon as it exists.
 //
+// NewNodeWith takes NodeOptions: wrappers around the Transport the node sends through and the
+// Handler served for it, so a test or a fault injector can delay, refuse or count DHT RPCs in both
+// directions on a node built the usual way. Nil wrappers leave the node as NewNode builds it.
+//
 // The parts are available on their own: NewTransport(host) is a dht.Transport; Serve(host, handler)
 // registers the three handlers, Unserve(host) removes them. Client-mode nodes register none (a peer
 // calling them gets "protocol not supported", as with hivemind).

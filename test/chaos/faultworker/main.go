@@ -6,8 +6,8 @@
 //   - exit_at_start: the process exits before its node exists (a crash loop);
 //   - call_delay: the parent's Get/GetMany/Store/StoreMany wait first (a slow worker);
 //   - handler_delay, link_delay, blocked: delays and partitions between workers, on the DHT RPCs
-//     themselves (only when the worker runs with HIVEMIND_CHAOS_NETFAULTS=1: its node is then built
-//     here from p2p and dht with a gated transport and handler, instead of worker.NewLibp2pNode).
+//     themselves (only when the worker runs with HIVEMIND_CHAOS_NETFAULTS=1: its node is then the
+//     production node, worker.NewLibp2pNodeWith, with its DHT transport and handler behind a gate).
 //
 // And one signal: SIGUSR1 shuts down the worker's end of its connections to the parent (the
 // go-plugin unix socket), as if the socket broke mid-call; the process keeps running.

@@ -11,23 +11,20 @@ import (
 	"github.com/hivemind-go/hivemind/worker"
 )
 
-// newNode is the worker's node factory: it applies exit_at_start, builds the production node (or
-// the net-fault node) and wraps it so the parent's calls obey call_delay.
+// newNode is the worker's node factory: it applies exit_at_start, builds the production node (its
+// DHT RPCs behind the gate for a net-fault worker) and wraps it so the parent's calls obey
+// call_delay.
 func newNode(ctx context.Context, spec worker.NodeSpec) (worker.Node, error) {
 	src := faults.NewSource(spec.Config.GetStateDir())
 	if code := src.Get().ExitAtStart; code != 0 {
 		spec.Logger.Error("fault point: exiting at start", "code", code)
 		os.Exit(code)
 	}
-	var (
-		n   worker.Node
-		err error
-	)
+	var opts worker.Libp2pOptions
 	if os.Getenv(EnvNetFaults) == "1" {
-		n, err = newNetNode(ctx, spec, src)
-	} else {
-		n, err = worker.NewLibp2pNode(ctx, spec)
+		opts.DHT = gateOptions(src)
 	}
+	n, err := worker.NewLibp2pNodeWith(ctx, spec, opts)
 	if err != nil {
 		return nil, err
 	}
