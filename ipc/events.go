@@ -8,6 +8,12 @@ import (
 // Event is one transition of a pool slot, delivered to PoolConfig.EventHook. The concrete types are
 // EventStarting, EventReady, EventStartFailed, EventUnhealthy, EventExited, EventBackoff,
 // EventGaveUp and EventStopped; switch on them.
+//
+// Ordering: the slot publishes a transition before it emits the event, so Pool.Status read after
+// the event was delivered (in the hook, or by a goroutine the hook handed the event to) shows at
+// least that transition: EventStarting in SlotStarting, EventReady in SlotRunning, EventExited and
+// EventStartFailed with LastExit set and no worker, EventBackoff in SlotBackoff, EventGaveUp in
+// SlotFailed with Error set, EventStopped in SlotStopped. Status may show later transitions too.
 type Event interface {
 	// Slot is the slot's name; Index its position in the pool.
 	Slot() string

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,8 +78,13 @@ type PoolConfig struct {
 	Node NodeConfig
 	// SlotNode, when set, adjusts the node configuration of slot index (0-based) before each start.
 	SlotNode func(index int, node NodeConfig) NodeConfig
-	// BootstrapFromPool: slot 0 starts first and the others once it is ready; every (re)start adds
-	// the visible multiaddrs of the slots running at that moment to the node's InitialPeers.
+	// BootstrapFromPool: every (re)start adds the visible multiaddrs of the other slots running at
+	// that moment to the node's InitialPeers. A slot that would start while no other slot runs (the
+	// pool's start, or every worker died at once) starts only if it holds the pool's seed claim
+	// (slot 0 holds it when the pool starts; then the first slot to ask while it is free), and
+	// otherwise waits until a slot runs, bootstraps from it, and so joins the same swarm. See
+	// seedClaim for the rule and its bound (twice StartTimeout, then the slot starts alone with a
+	// logged warning).
 	BootstrapFromPool bool
 	// Restart is the restart policy of every slot.
 	Restart RestartPolicy
@@ -95,7 +101,9 @@ type PoolConfig struct {
 	// Stop bounds the stop sequence of each worker.
 	Stop StopConfig
 	// EventHook receives every slot transition, synchronously, on the slot's goroutine: it must
-	// return quickly and must not call the pool back.
+	// return quickly and must not call the pool back, except Status. The transition is published
+	// before its event: Status, read from the hook or by anyone the hook hands the event to, already
+	// shows it (see Event).
 	EventHook func(Event)
 	// Logger receives the pool's logs and the workers' relayed logs. Default slog.Default().
 	Logger *slog.Logger
@@ -183,6 +191,7 @@ type Pool struct {
 	cfg      PoolConfig
 	launcher Launcher
 	slots    []*slot
+	seed     seedClaim // BootstrapFromPool only
 
 	// hurry is cancelled when Shutdown's deadline passes: stop sequences skip to SIGKILL.
 	hurry      context.Context
@@ -205,6 +214,7 @@ func NewPool(cfg PoolConfig, launcher Launcher) (*Pool, error) {
 	}
 	cfg = cfg.withDefaults()
 	p := &Pool{cfg: cfg, launcher: launcher, served: make(chan struct{})}
+	p.seed.init()
 	p.hurry, p.hurryNow = context.WithCancel(context.Background())
 	for i := range cfg.Workers {
 		p.slots = append(p.slots, newSlot(p, i, fmt.Sprintf("%s-%d", cfg.Name, i+1)))
@@ -332,3 +342,52 @@ func (p *Pool) Status() Status {
 	}
 	return out
 }
+
+// seedClaim decides which slot of a BootstrapFromPool pool may start while no other slot runs, so
+// that one worker comes up alone and the others bootstrap from it, instead of each coming up alone
+// (the pool's start, or a restart after every worker died at once).
+//
+// The rule: the claim goes to the first slot that asks while it is free (slot 0 holds it from the
+// pool's start) and is held until that slot's start attempt ends, ready or failed. A slot that finds
+// no other slot running and the claim held by another waits until a slot runs (it bootstraps from
+// it), the claim is freed (it asks again) or twice StartTimeout passed (it starts alone and logs a
+// warning). The holder never waits for anyone and its attempt is bounded by StartTimeout, so
+// waiting cannot deadlock; the bound covers a Launcher that overruns its ctx.
+//
+// It is lock-free: holder and the change channel are atomics, and a waiter loads the change channel
+// before it checks, so it cannot miss a change.
+type seedClaim struct {
+	holder atomic.Int64 // slot index, or -1 when free
+	// changed is closed and replaced when the claim is freed or a slot changes state.
+	changed atomic.Pointer[chan struct{}]
+}
+
+func (c *seedClaim) init() {
+	ch := make(chan struct{})
+	c.changed.Store(&ch)
+	c.holder.Store(0)
+}
+
+// claim takes the claim for slot i if it is free; it reports whether slot i holds it.
+func (c *seedClaim) claim(i int) bool {
+	return c.holder.CompareAndSwap(-1, int64(i)) || c.holder.Load() == int64(i)
+}
+
+// release frees the claim if slot i holds it.
+func (c *seedClaim) release(i int) {
+	if c.holder.CompareAndSwap(int64(i), -1) {
+		c.notify()
+	}
+}
+
+// next returns a channel closed at the next change.
+func (c *seedClaim) next() <-chan struct{} { return *c.changed.Load() }
+
+// notify wakes the waiters of the current change channel.
+func (c *seedClaim) notify() {
+	ch := make(chan struct{})
+	close(*c.changed.Swap(&ch))
+}
+
+// bootstrapWait bounds how long a slot waits for another one to bootstrap from.
+func (c PoolConfig) bootstrapWait() time.Duration { return 2 * c.StartTimeout }

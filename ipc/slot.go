@@ -79,31 +79,45 @@ func (s *slot) publish(mut func(*slotSnap)) {
 	}
 	s.snap.Store(&next)
 	close(old.changed)
+	if next.state != old.state {
+		s.pool.seed.notify() // slots waiting for a slot to bootstrap from look again
+	}
 }
 
 func (s *slot) header() EventHeader {
 	return EventHeader{SlotName: s.name, SlotIndex: s.index, At: s.pool.cfg.Clock.Now()}
 }
 
+// emit hands e to the event hook. Call it after publishing the transition e reports, so that a
+// hook (or whoever it hands e to) reading Status sees that transition.
 func (s *slot) emit(e Event) { s.pool.cfg.EventHook(e) }
 
 // serve is the slot's life: launch, watch, restart by policy, until ctx is done (nil), the policy
 // leaves the slot down (nil) or the intensity is exceeded (*GaveUpError).
 func (s *slot) serve(ctx context.Context) error {
 	cfg := s.pool.cfg
-	if cfg.BootstrapFromPool && s.index > 0 {
-		if err := s.pool.slots[0].waitSettled(ctx); err != nil {
+	defer s.pool.seed.release(s.index) // a slot that ends before its first start
+	for {
+		s.attempt++
+		node, err := s.nodeConfig(ctx)
+		if err != nil { // ctx ended while waiting for a slot to bootstrap from
 			s.finish(SlotStopped, nil)
 			return nil
 		}
-	}
-	for {
-		s.attempt++
-		node := s.nodeConfig()
 		s.publish(func(st *slotSnap) { st.state, st.proc, st.pid = SlotStarting, nil, 0 })
 		s.emit(EventStarting{EventHeader: s.header(), Attempt: s.attempt, InitialPeers: node.InitialPeers})
 		t0 := cfg.Clock.Now()
 		p, info, err := startProcess(ctx, s.pool.launcher, s.name, node, cfg.StartTimeout, cfg.Logger)
+		ready := cfg.Clock.Now()
+		if err == nil {
+			s.publish(func(st *slotSnap) {
+				st.state, st.proc, st.pid = SlotRunning, p, p.PID()
+				st.peer, st.maddrs = info.peer, info.maddrs
+			})
+		}
+		// Ready or failed, the attempt is over: slots waiting to bootstrap look again (after the
+		// Running snapshot, so that they find this slot rather than a free claim).
+		s.pool.seed.release(s.index)
 		if err != nil && ctx.Err() != nil {
 			s.finish(SlotStopped, nil)
 			return nil
@@ -113,13 +127,9 @@ func (s *slot) serve(ctx context.Context) error {
 		if err != nil {
 			reason = err
 			s.log.Warn("worker failed to start", "error", err)
+			s.recordExit(reason)
 			s.emit(EventStartFailed{EventHeader: s.header(), Err: err})
 		} else {
-			ready := cfg.Clock.Now()
-			s.publish(func(st *slotSnap) {
-				st.state, st.proc, st.pid = SlotRunning, p, p.PID()
-				st.peer, st.maddrs = info.peer, info.maddrs
-			})
 			s.log.Info("worker ready", "pid", p.PID(), "peer_id", info.peer.Base58, "maddrs", info.maddrs)
 			s.emit(EventReady{
 				EventHeader: s.header(), PID: p.PID(), PeerID: info.peer, Maddrs: info.maddrs,
@@ -131,19 +141,19 @@ func (s *slot) serve(ctx context.Context) error {
 				s.publish(func(st *slotSnap) { st.state = SlotStopping })
 				m := stopProcess(s.pool.hurry, p, cfg.Stop, s.log)
 				s.stopped = SlotStop{Name: s.name, PID: p.PID(), Method: m}
-				s.emit(EventStopped{EventHeader: s.header(), PID: p.PID(), Method: m})
 				s.finish(SlotStopped, nil)
+				s.emit(EventStopped{EventHeader: s.header(), PID: p.PID(), Method: m})
 				return nil
 			}
 			uptime = cfg.Clock.Now().Sub(ready)
 			s.log.Warn("worker exited", "pid", p.PID(), "reason", errString(reason), "uptime", uptime)
+			s.recordExit(reason)
 			s.emit(EventExited{EventHeader: s.header(), PID: p.PID(), Reason: reason, Uptime: uptime})
 		}
-		s.recordExit(reason)
 
 		if cfg.Restart == RestartNever || (cfg.Restart == RestartOnFailure && reason == nil) {
-			s.emit(EventStopped{EventHeader: s.header(), Method: StoppedAlreadyExited})
 			s.finish(SlotStopped, nil)
+			s.emit(EventStopped{EventHeader: s.header(), Method: StoppedAlreadyExited})
 			return nil
 		}
 		if uptime >= cfg.Backoff.ResetAfter {
@@ -157,8 +167,8 @@ func (s *slot) serve(ctx context.Context) error {
 				Reasons: slices.Clone(s.reasons), last: s.lastReason,
 			}
 			s.log.Error("slot gave up", "error", gerr)
-			s.emit(EventGaveUp{EventHeader: s.header(), Err: gerr})
 			s.finish(SlotFailed, gerr)
+			s.emit(EventGaveUp{EventHeader: s.header(), Err: gerr})
 			return gerr
 		}
 		delay := cfg.Backoff.delay(s.consecutive, randFloat())
@@ -264,8 +274,12 @@ func (s *slot) finish(state SlotState, err error) {
 	s.publish(func(st *slotSnap) { st.state, st.proc, st.pid, st.err = state, nil, 0, err })
 }
 
-// nodeConfig is the node configuration of the next start.
-func (s *slot) nodeConfig() NodeConfig {
+// nodeConfig returns the node configuration of the next start. With BootstrapFromPool its
+// InitialPeers also hold the visible multiaddrs of the other slots running at that moment; when none
+// runs, the slot starts with the configured peers only if it holds the pool's seed claim, and
+// otherwise waits for a slot to bootstrap from (seedClaim has the rule and its bound). It fails only
+// when ctx ends.
+func (s *slot) nodeConfig(ctx context.Context) (NodeConfig, error) {
 	cfg := s.pool.cfg
 	node := cfg.Node
 	node.InitialPeers = slices.Clone(node.InitialPeers)
@@ -275,21 +289,56 @@ func (s *slot) nodeConfig() NodeConfig {
 	if cfg.SlotNode != nil {
 		node = cfg.SlotNode(s.index, node)
 	}
-	if cfg.BootstrapFromPool {
-		for _, other := range s.pool.slots {
-			if other == s {
-				continue
-			}
-			if snap := other.snap.Load(); snap.state == SlotRunning {
-				for _, m := range snap.maddrs {
-					if !slices.Contains(node.InitialPeers, m) {
-						node.InitialPeers = append(node.InitialPeers, m)
-					}
+	if !cfg.BootstrapFromPool {
+		return node, nil
+	}
+	var bound Timer
+	defer func() {
+		if bound != nil {
+			bound.Stop()
+		}
+	}()
+	for {
+		changed := s.pool.seed.next() // before looking: a change after the look closes it
+		if maddrs, ok := s.poolPeers(); ok {
+			for _, m := range maddrs {
+				if !slices.Contains(node.InitialPeers, m) {
+					node.InitialPeers = append(node.InitialPeers, m)
 				}
 			}
+			return node, nil
+		}
+		if s.pool.seed.claim(s.index) {
+			return node, nil
+		}
+		if bound == nil {
+			bound = cfg.Clock.NewTimer(cfg.bootstrapWait())
+		}
+		select {
+		case <-changed:
+		case <-bound.C():
+			s.log.Warn("no slot became ready to bootstrap from; starting alone",
+				"waited", cfg.bootstrapWait(), "seed_slot", s.pool.seed.holder.Load())
+			return node, nil
+		case <-ctx.Done():
+			return node, ctx.Err()
 		}
 	}
-	return node
+}
+
+// poolPeers returns the visible multiaddrs of the other slots running now; ok is false when none
+// runs.
+func (s *slot) poolPeers() (maddrs []string, ok bool) {
+	for _, other := range s.pool.slots {
+		if other == s {
+			continue
+		}
+		if snap := other.snap.Load(); snap.state == SlotRunning {
+			ok = true
+			maddrs = append(maddrs, snap.maddrs...)
+		}
+	}
+	return maddrs, ok
 }
 
 // waitRunning waits until the slot runs a worker (nil), ended (its error, or ErrStopped) or ctx is
@@ -311,15 +360,6 @@ func (s *slot) waitRunning(ctx context.Context) error {
 			return ctxError("slot "+s.name+": wait until ready", ctx.Err())
 		}
 	}
-}
-
-// waitSettled waits until the slot runs or has ended; only ctx's end is an error.
-func (s *slot) waitSettled(ctx context.Context) error {
-	err := s.waitRunning(ctx)
-	if err != nil && ctx.Err() != nil {
-		return err
-	}
-	return nil
 }
 
 func (s *slot) status() SlotStatus {

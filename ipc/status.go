@@ -10,13 +10,15 @@ type SlotState int
 
 // Slot states.
 const (
-	// SlotIdle: the pool is not serving yet, or the slot waits for the first slot to be ready.
+	// SlotIdle: the pool is not serving yet, or (BootstrapFromPool) the slot waits for another slot
+	// to be ready before its first start.
 	SlotIdle SlotState = iota
 	// SlotStarting: a worker is being launched and configured.
 	SlotStarting
 	// SlotRunning: the worker is ready and serving calls.
 	SlotRunning
-	// SlotBackoff: the worker is gone; the slot waits before restarting it.
+	// SlotBackoff: the worker is gone; the slot waits before restarting it (its backoff delay, then,
+	// with BootstrapFromPool, for another slot to be ready when none runs).
 	SlotBackoff
 	// SlotStopping: the pool is stopping the worker.
 	SlotStopping

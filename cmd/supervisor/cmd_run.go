@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +25,8 @@ import (
 )
 
 const runAbout = `Runs a supervised swarm of DHT workers. Worker 1 starts first; the others bootstrap from it (and
-every restarted worker from the workers running at that moment). Each worker keeps its identity,
+every restarted worker from the workers running at that moment; when none runs, the first to restart
+starts alone and the others wait until it is ready). Each worker keeps its identity,
 node ID and stored records in <state-dir>/worker-N, so a restarted worker has the same peer ID.
 Prints every worker's multiaddrs and how to query them, serves JSON status at /status and
 Prometheus metrics at /metrics on the admin address, and stops every worker on Ctrl-C.
@@ -109,7 +111,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &usageError{msg: oneLine(err)}
 	}
-	out := &printer{w: stdout}
+	out := newPrinter(stdout, f.workers)
 	maxRestarts := f.maxRestarts
 	if maxRestarts == 0 {
 		maxRestarts = -1 // 0 would mean the default; the flag's 0 means "never restart"
@@ -167,6 +169,8 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		<-sigCtx.Done()
 		return nil
 	}, func(error) { cancelSig() })
+	// The summary is printed by out.event, right after the ready lines of the last worker; this
+	// actor only ends the run when a worker gives up (or stops) before the swarm was ready.
 	readyCtx, cancelReady := context.WithCancel(context.Background())
 	g.Add(func() error {
 		if err := pool.WaitReady(readyCtx); err != nil {
@@ -175,7 +179,6 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return err
 		}
-		out.summary(pool.Status())
 		<-readyCtx.Done()
 		return nil
 	}, func(error) { cancelReady() })
@@ -242,14 +245,25 @@ func shiftNodePorts(n ipc.NodeConfig, i int) ipc.NodeConfig {
 	return n
 }
 
-// printer writes the human-readable story of a swarm to stdout.
+// printer writes the human-readable story of a swarm to stdout. Everything goes through its
+// methods, under one lock and in the order the pool's events arrive, so that the summary ("N workers
+// ready") comes right after the ready lines of the worker that completed the swarm, never before.
 type printer struct {
 	mu       sync.Mutex
 	w        io.Writer
-	adminURL string
-	ready    bool
+	adminURL string     // set before the pool serves
+	up       []bool     // per slot: its worker is ready and has not exited since
+	maddrs   [][]string // per slot: the multiaddrs of its last ready worker
+	ready    bool       // the summary was printed
 }
 
+// newPrinter returns a printer for a swarm of n workers.
+func newPrinter(w io.Writer, n int) *printer {
+	return &printer{w: w, up: make([]bool, n), maddrs: make([][]string, n)}
+}
+
+// event prints a pool event; the EventReady that makes every worker ready is followed by the
+// summary (once).
 func (p *printer) event(e ipc.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -259,24 +273,32 @@ func (p *printer) event(e ipc.Event) {
 		for _, m := range e.Maddrs {
 			fmt.Fprintf(p.w, "  %s\n", m)
 		}
+		p.up[e.SlotIndex], p.maddrs[e.SlotIndex] = true, e.Maddrs
+		if !p.ready && !slices.Contains(p.up, false) {
+			p.summary()
+		}
 	case ipc.EventExited, ipc.EventGaveUp, ipc.EventUnhealthy:
 		fmt.Fprintln(p.w, e.String())
+		if _, unhealthy := e.(ipc.EventUnhealthy); !unhealthy {
+			p.up[e.Index()] = false
+		}
 	case ipc.EventBackoff:
 		if p.ready {
 			fmt.Fprintln(p.w, e.String())
 		}
+	case ipc.EventStartFailed, ipc.EventStopped:
+		p.up[e.Index()] = false
 	}
 }
 
-func (p *printer) summary(st ipc.Status) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// summary tells how to use the swarm; p.mu is held.
+func (p *printer) summary() {
 	p.ready = true
-	first, last := st.Slots[0], st.Slots[len(st.Slots)-1]
-	fmt.Fprintf(p.w, "\n%d workers ready. Query them from another terminal:\n", len(st.Slots))
-	if len(first.Maddrs) > 0 && len(last.Maddrs) > 0 {
-		fmt.Fprintf(p.w, "  supervisor store greeting '\"hello\"' --initial-peers %s\n", first.Maddrs[0])
-		fmt.Fprintf(p.w, "  supervisor get greeting --initial-peers %s\n", last.Maddrs[0])
+	first, last := p.maddrs[0], p.maddrs[len(p.maddrs)-1]
+	fmt.Fprintf(p.w, "\n%d workers ready. Query them from another terminal:\n", len(p.up))
+	if len(first) > 0 && len(last) > 0 {
+		fmt.Fprintf(p.w, "  supervisor store greeting '\"hello\"' --initial-peers %s\n", first[0])
+		fmt.Fprintf(p.w, "  supervisor get greeting --initial-peers %s\n", last[0])
 	}
 	if p.adminURL != "" {
 		fmt.Fprintf(p.w, "  supervisor status    (or %s/status, %s/metrics)\n", p.adminURL, p.adminURL)

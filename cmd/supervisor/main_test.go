@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -176,4 +178,43 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRunPrintsTheSummaryAfterTheLastReadyWorker(t *testing.T) {
+	hdr := func(i int) ipc.EventHeader {
+		return ipc.EventHeader{SlotName: fmt.Sprintf("worker-%d", i+1), SlotIndex: i}
+	}
+	ready := func(i int) ipc.Event {
+		return ipc.EventReady{EventHeader: hdr(i), PID: 100 + i, PeerID: ipc.PeerID{Base58: fmt.Sprintf("Qm%d", i)}, Maddrs: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/Qm%d", 4000+i, i)}}
+	}
+	var buf bytes.Buffer
+	p := newPrinter(&buf, 3)
+	p.adminURL = "http://127.0.0.1:7677"
+	p.event(ready(0))
+	p.event(ready(2))
+	// Worker 1 dies before worker 2 is ready: the swarm is not ready yet.
+	p.event(ipc.EventExited{EventHeader: hdr(0), PID: 100, Reason: errors.New("signal: killed")})
+	p.event(ipc.EventBackoff{EventHeader: hdr(0), Restarts: 1})
+	p.event(ready(1))
+	assert.NotContains(t, buf.String(), "workers ready")
+	p.event(ready(0))
+	out := buf.String()
+	require.Equal(t, 1, strings.Count(out, "3 workers ready"), out)
+	lastReady := strings.LastIndex(out, "  /ip4/127.0.0.1/tcp/4000/p2p/Qm0\n") // worker-1's second ready lines
+	summary := strings.Index(out, "3 workers ready")
+	assert.Less(t, lastReady, summary, "the summary follows the last worker's ready lines:\n%s", out)
+	assert.True(t, strings.HasSuffix(out, "\n3 workers ready. Query them from another terminal:\n"+
+		"  supervisor store greeting '\"hello\"' --initial-peers /ip4/127.0.0.1/tcp/4000/p2p/Qm0\n"+
+		"  supervisor get greeting --initial-peers /ip4/127.0.0.1/tcp/4002/p2p/Qm2\n"+
+		"  supervisor status    (or http://127.0.0.1:7677/status, http://127.0.0.1:7677/metrics)\n"+
+		"Ctrl-C stops every worker.\n"), out)
+	assert.NotContains(t, out, "restart 1", "backoff before the summary is not printed")
+
+	// Later restarts print their lines, and no second summary.
+	p.event(ipc.EventExited{EventHeader: hdr(1), PID: 101, Reason: errors.New("signal: killed")})
+	p.event(ipc.EventBackoff{EventHeader: hdr(1), Restarts: 1})
+	p.event(ready(1))
+	out = buf.String()
+	assert.Equal(t, 1, strings.Count(out, "workers ready"), out)
+	assert.Contains(t, out, "worker-2: restart 1")
 }
