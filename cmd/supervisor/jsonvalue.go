@@ -19,13 +19,33 @@ import (
 //	bytes      {"$bytes": "<base64>"}
 //	tuple      {"$tuple": [...]}
 //	ext        {"$ext": <code>, "data": "<base64>"}
-//	map with a bytes key, or a key that is not a string: {"$map": [[key, value], ...]}
+//	NaN, ±Inf  {"$float": "NaN"}, {"$float": "+Inf"}, {"$float": "-Inf"} (any float on input)
+//	map with a bytes key, a key that is not a string, or a key that is one of these tags:
+//	           {"$map": [[key, value], ...]}
+//
+// A float always prints with a decimal point or an exponent (1.0, -0.0, 1e+21), so it reads back as
+// a float, not an integer: what `get` prints, `store` stores unchanged.
 const (
 	tagBytes = "$bytes"
 	tagTuple = "$tuple"
 	tagExt   = "$ext"
+	tagFloat = "$float"
 	tagMap   = "$map"
 )
+
+// jsonFloat is a finite float64 that marshals with a decimal point or an exponent.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, nil
+}
 
 // toJSON converts a decoded msgpack value to a JSON-marshalable value.
 func toJSON(v any) any {
@@ -34,9 +54,9 @@ func toJSON(v any) any {
 		return x
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return map[string]any{"$float": strconv.FormatFloat(x, 'g', -1, 64)}
+			return map[string]any{tagFloat: strconv.FormatFloat(x, 'g', -1, 64)}
 		}
-		return x
+		return jsonFloat(x)
 	case []byte:
 		return map[string]any{tagBytes: base64.StdEncoding.EncodeToString(x)}
 	case []any:
@@ -92,8 +112,8 @@ func (o orderedObject) MarshalJSON() ([]byte, error) {
 func mapToJSON(m *msgpack.Map) any {
 	allStrings := true
 	for k := range m.Keys() {
-		if _, ok := k.(string); !ok {
-			allStrings = false
+		if s, ok := k.(string); !ok || isTag(s) {
+			allStrings = false // an object with a tag key would read back as the tagged value
 			break
 		}
 	}
@@ -186,6 +206,14 @@ func number(n json.Number) (any, error) {
 	return strconv.ParseFloat(string(n), 64)
 }
 
+func isTag(key string) bool {
+	switch key {
+	case tagBytes, tagTuple, tagExt, tagFloat, tagMap:
+		return true
+	}
+	return false
+}
+
 // untag turns a one-key tagged object into the value it stands for.
 func untag(m *msgpack.Map) (any, error) {
 	if m.Len() == 0 || m.Len() > 2 {
@@ -214,6 +242,17 @@ func untag(m *msgpack.Map) (any, error) {
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
 		return msgpack.Ext{Code: int8(code), Data: b}, err
+	}
+	if raw, ok := m.Get(tagFloat); ok && m.Len() == 1 {
+		s, ok := raw.(string)
+		if !ok {
+			return nil, errors.New(`"$float" wants a string such as "NaN", "+Inf" or "-Inf"`)
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf(`"$float": %w`, err)
+		}
+		return f, nil
 	}
 	if raw, ok := m.Get(tagMap); ok && m.Len() == 1 {
 		pairs, ok := raw.([]any)
