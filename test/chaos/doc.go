@@ -32,7 +32,8 @@
 //   - kill-all, 1 (5): kill -9 of every worker at once: only the durable state survives, and every
 //     acknowledged record is readable afterwards. The harness bootstraps a slot restarting while no
 //     slot runs from the first slot once it runs (swarmConfig.PoolBootstrapOnly turns this off);
-//     kill-all-pool-bootstrap shows what ipc alone does (known bug pool-restart-without-peers).
+//     kill-all-pool-bootstrap is the same with ipc's BootstrapFromPool alone: the first slot to
+//     restart goes alone, the others bootstrap from it (at most one worker may come up alone).
 //   - sigstop, 2 (20): SIGSTOP of a random worker; a call to it ends at its deadline with
 //     ErrDeadlineExceeded; resumed after 200 ms it keeps running, left stopped the health checks kill
 //     and restart it.
@@ -58,14 +59,16 @@
 //     client stored before the crash (held by the workers as replicas, in their durable state).
 //   - partition-heal (TestPartitionHeals), 1 (5): net-fault workers split in two, records stored on
 //     each side, healed: every record readable from the other side within the refresh period
-//     (known bug partition-never-heals: once each side deleted the other, nothing re-links them).
-//     sim/partition-heal is the same on dhtsim in virtual time, 64 nodes.
+//     (asserted with a factor of 5; the time is printed). Each side deletes the other's nodes from
+//     its routing table while cut; the refresh re-contacts the initial peers missing from the table
+//     and so re-links them (dht/refresh.go). sim/partition-heal is the same on dhtsim in virtual
+//     time, 64 nodes, healed at a seeded point of the refresh cycle, and asserts the refresh period
+//     itself (plus the RPC timeouts that follow the tick).
 //   - link-faults: 200 ms added to every DHT RPC, then two workers whose DHT handlers stall past the
 //     RPC timeout: gets and stores through the others still succeed.
 //   - soak (TestSoakNoGrowth), 15 s (10 min): load and kills; this process's goroutines, fds and heap
 //     and a never-killed worker's fds and RSS are compared before and after (figures printed).
 //
 // Rows of the reliability table are written by report.Record when HIVEMIND_RELIABILITY_OUT is set
-// (scripts/reliability). Known bugs (HIVEMIND_CHAOS_KNOWN_BUGS=1 makes them fail) are logged with
-// KNOWN-BUG and mark their row.
+// (scripts/reliability).
 package chaos

@@ -72,7 +72,7 @@ func TestPartitionHeals(t *testing.T) {
 		}
 		healed := time.Now()
 		pending := append(crossChecks(recsA, b), crossChecks(recsB, a)...)
-		bound := 3 * netRefresh // generous: the claim is one refresh period
+		bound := 5 * netRefresh // generous (a loaded CI machine, -race): the claim is one refresh period
 		ok := waitUntil(ctx, bound, func() bool {
 			pending = slices.DeleteFunc(pending, func(c crossCheck) bool { return getOn(ctx, sw, c.slot, c.rec, tl) })
 			return len(pending) == 0
@@ -87,10 +87,8 @@ func TestPartitionHeals(t *testing.T) {
 			for _, st := range sw.pool.Status().Slots {
 				sizes = append(sizes, st.RoutingTableSize)
 			}
-			knownBug(t, "partition-never-heals", fmt.Sprintf(
-				"run %d: %d cross-side gets still fail %v after the heal (refresh period %v); routing-table sizes %v: "+
-					"each side deleted the other's nodes and nothing re-links them (dht needs to re-bootstrap)",
-				run, len(pending), took, netRefresh, sizes))
+			t.Errorf("run %d: %d cross-side gets still fail %v after the heal (refresh period %v); routing-table sizes %v",
+				run, len(pending), took, netRefresh, sizes)
 		}
 	}
 	c := tl.snapshot()
@@ -99,9 +97,6 @@ func TestPartitionHeals(t *testing.T) {
 		Hung: c.hung, Unclear: c.untyped, Lost: unreadable, Restarts: sw.restarts(), WorstRecovery: worst,
 		PeakMemory: sw.mem.peakRSS(), MemoryKind: "rss",
 		Notes: fmt.Sprintf("seed=%d refresh=%v heal-times=%v unhealed-runs=%d", s, netRefresh, heals, unhealed),
-	}
-	if unhealed > 0 {
-		row.Notes += " " + knownBugMark
 	}
 	line, err := report.Record(row)
 	t.Log(line)

@@ -25,9 +25,6 @@ type procScenario struct {
 	runs, longRuns int
 	// inject performs one fault and waits for its recovery (or its expected end state).
 	inject func(ctx context.Context, r *procRun)
-	// knownBug, when set, names the known bug that makes this scenario lose records: lost records
-	// are then reported (row marked, loud log) instead of failing, unless HIVEMIND_CHAOS_KNOWN_BUGS=1.
-	knownBug string
 }
 
 // procRun is the state of one scenario run, handed to inject.
@@ -129,10 +126,6 @@ func runProcScenario(t *testing.T, sc procScenario, seed uint64) {
 	for _, d := range run.recoveries {
 		row.WorstRecovery = max(row.WorstRecovery, d)
 	}
-	bugOnly := sc.knownBug != "" && row.Hung == 0 && row.Unclear == 0 && row.Lost > 0
-	if bugOnly {
-		row.Notes += " " + knownBugMark
-	}
 	line, err := report.Record(row)
 	t.Log(line)
 	if err != nil {
@@ -141,10 +134,7 @@ func runProcScenario(t *testing.T, sc procScenario, seed uint64) {
 	for _, ex := range append(append(lt.examples, pt.examples...), vs.examples...) {
 		t.Log(ex)
 	}
-	switch {
-	case bugOnly:
-		knownBug(t, sc.knownBug, fmt.Sprintf("%d of %d records unreadable (e.g. %q)", v.Lost, v.Checked, v.LostKeys))
-	case !row.OK():
+	if !row.OK() {
 		t.Errorf("hung=%d unclear=%d lost=%d (lost keys %q), all must be 0", row.Hung, row.Unclear, row.Lost, v.LostKeys)
 	}
 	if lt.ok == 0 {
@@ -181,12 +171,11 @@ func procScenarios() []procScenario {
 		},
 		{
 			name: "kill-all-pool-bootstrap",
-			proves: "the same with ipc's BootstrapFromPool alone (no harness workaround): workers restarted while no slot " +
-				"runs get no initial peer and come up alone",
+			proves: "the same with ipc's BootstrapFromPool alone (no harness workaround): of the workers restarted while no slot " +
+				"runs, the first goes alone and the others wait until it is ready and bootstrap from it, so the swarm rejoins",
 			swarm: swarmConfig{Workers: 4, PoolBootstrapOnly: true},
-			runs:  1, longRuns: 1,
-			inject:   injectKillAll,
-			knownBug: "pool-restart-without-peers",
+			runs:  1, longRuns: 5,
+			inject: injectKillAll,
 		},
 		{
 			name:   "sigstop",
@@ -256,7 +245,8 @@ func injectKill(ctx context.Context, r *procRun) {
 }
 
 // injectKillAll kills every worker at once and waits for the swarm to be healthy again; the
-// scenario's record check then runs on a swarm whose every process restarted.
+// scenario's record check then runs on a swarm whose every process restarted. At most one worker
+// may restart with no initial peer: more would come up as separate swarms that never rejoin.
 func injectKillAll(ctx context.Context, r *procRun) {
 	at := time.Now()
 	seen := len(r.sw.events.all())
@@ -266,13 +256,21 @@ func injectKillAll(ctx context.Context, r *procRun) {
 		}
 	}
 	r.recovered(ctx, at)
-	var reloaded []string
+	var reloaded, alone []string
 	for _, e := range r.sw.events.all()[seen:] {
-		if x, ok := e.(ipc.EventReady); ok {
+		switch x := e.(type) {
+		case ipc.EventReady:
 			reloaded = append(reloaded, fmt.Sprintf("%s:%d", x.SlotName, x.ReloadedRecords))
+		case ipc.EventStarting:
+			if len(x.InitialPeers) == 0 {
+				alone = append(alone, x.SlotName)
+			}
 		}
 	}
-	r.notes = append(r.notes, fmt.Sprintf("killed-at=%s reloaded=%v", at.Format("15:04:05.000"), reloaded))
+	if len(alone) > 1 {
+		r.t.Errorf("%d workers restarted with no initial peer (%v): each came up as its own swarm", len(alone), alone)
+	}
+	r.notes = append(r.notes, fmt.Sprintf("killed-at=%s alone=%v reloaded=%v", at.Format("15:04:05.000"), alone, reloaded))
 }
 
 // injectStop stops a random worker; on even runs it is resumed after 200 ms, on odd runs it is left

@@ -30,10 +30,11 @@ type swarmConfig struct {
 	Backoff   ipc.BackoffConfig
 	Intensity ipc.IntensityConfig
 	GiveUp    ipc.GiveUpScope
-	// PoolBootstrapOnly leaves bootstrapping to ipc's BootstrapFromPool alone. By default the harness
-	// adds a workaround: a slot other than the first that (re)starts while no other slot runs waits
-	// until the first slot runs, so it gets an initial peer (BootstrapFromPool gives it none then, and
-	// every worker restarted after a kill of all of them comes up alone: see TestKnownBugs).
+	// PoolBootstrapOnly leaves bootstrapping to ipc's BootstrapFromPool alone: a slot that (re)starts
+	// while no other slot runs starts alone only if it is the first to do so, and otherwise waits
+	// until a slot runs and bootstraps from it (kill-all-pool-bootstrap checks this). By default the
+	// harness adds its older workaround on top (slotNode), which predates that rule and is kept so
+	// that kill-all also covers the two together.
 	PoolBootstrapOnly bool
 }
 
@@ -119,8 +120,9 @@ func startSwarm(ctx context.Context, t *testing.T, cfg swarmConfig) *swarm {
 }
 
 // slotNode is the pool's SlotNode hook: unless cfg.PoolBootstrapOnly, a slot other than the first
-// that starts while no other slot runs waits (up to a minute) for the first slot to run, so that
-// BootstrapFromPool gives it the first slot's addresses.
+// that starts while no other slot runs waits (up to a minute) for another slot to run, so that
+// BootstrapFromPool gives it that slot's addresses. (ipc's BootstrapFromPool now does the same on
+// its own; see swarmConfig.PoolBootstrapOnly.)
 func (s *swarm) slotNode(i int, n ipc.NodeConfig) ipc.NodeConfig {
 	if s.cfg.PoolBootstrapOnly || i == 0 {
 		return n

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -20,21 +19,6 @@ import (
 )
 
 func protoMarshal(m proto.Message) ([]byte, error) { return proto.Marshal(m) }
-
-// envKnownBugs turns known weaknesses into failures (HIVEMIND_CHAOS_KNOWN_BUGS=1, shared with
-// test/chaos).
-const envKnownBugs = "HIVEMIND_CHAOS_KNOWN_BUGS"
-
-// knownBug reports a known weakness: a failure with HIVEMIND_CHAOS_KNOWN_BUGS=1, a loud log
-// otherwise (the table row carries KNOWN-BUG).
-func knownBug(t testing.TB, name, detail string) {
-	t.Helper()
-	if os.Getenv(envKnownBugs) == "1" {
-		t.Errorf("known bug %s: %s", name, detail)
-		return
-	}
-	t.Logf("KNOWN-BUG %s (set %s=1 to fail on it): %s", name, envKnownBugs, detail)
-}
 
 // streamBytes writes data on a new stream to name (write side left open) and reads everything the
 // target sends until it ends the stream; errDeadline when it does not within streamBound.
