@@ -19,50 +19,77 @@ var recordsBucket = []byte("storage")
 // the network at start). It is dropped at open.
 var legacyRecordsBucket = []byte("records")
 
-// recordFormat is the first byte of every encoded record.
-const recordFormat = 1
+// Formats of an encoded record (its first byte). Format 1 (earlier builds) is read, never written.
+const (
+	recordFormatV1 = 1 // format, kind, expiration, value
+	recordFormat   = 2 // format, kind, expiration, owner length, owner, value
+)
 
-// recordHeader is the size of an encoded record without its value: format, kind, expiration.
-const recordHeader = 1 + 1 + 8
+// recordHeaderV1 is the size of a format-1 record without its value: format, kind, expiration.
+const recordHeaderV1 = 1 + 1 + 8
+
+// maxOwnerLen bounds a record's owner (a libp2p peer ID's bytes: 34 for an RSA or secp256k1 key's
+// SHA-256 multihash, 38 for an inlined Ed25519 key), so its length fits in one byte.
+const maxOwnerLen = 255
 
 // errRecord prefixes every decodeRecord error.
 var errRecord = errors.New("malformed persisted record")
 
-// encodeRecord is the database value of a record: format (1), kind (1 regular, 2 dictionary), the
-// expiration as a big-endian IEEE 754 double, then the value bytes as the node keeps them.
+// encodeRecord is the database value of a record: format (2), kind (1 regular, 2 dictionary), the
+// expiration as a big-endian IEEE 754 double, the owner's length (one byte) and bytes (the peer
+// whose STORE last changed the key, empty for the node's own: dht.PersistedRecord.Owner), then the
+// value bytes as the node keeps them. An owner longer than maxOwnerLen, which no libp2p peer ID
+// is, is written as empty (the node's shared account).
 func encodeRecord(r dht.PersistedRecord) []byte {
-	out := make([]byte, recordHeader, recordHeader+len(r.Value))
+	owner := r.Owner
+	if len(owner) > maxOwnerLen {
+		owner = ""
+	}
+	out := make([]byte, recordHeaderV1+1, recordHeaderV1+1+len(owner)+len(r.Value))
 	out[0] = recordFormat
 	out[1] = byte(r.Kind)
 	binary.BigEndian.PutUint64(out[2:], math.Float64bits(r.Expiration))
+	out[recordHeaderV1] = byte(len(owner))
+	out = append(out, owner...)
 	return append(out, r.Value...)
 }
 
-// decodeRecord reads a database entry back. The value is a copy (bbolt's slices live only as long
-// as the transaction). The dictionary bytes are the node's business: they are checked when loaded.
+// decodeRecord reads a database entry back (format 1 or 2; a format-1 record has no owner). The
+// value is a copy (bbolt's slices live only as long as the transaction). The dictionary bytes are
+// the node's business: they are checked when loaded.
 func decodeRecord(key, value []byte) (dht.PersistedRecord, error) {
 	if len(key) != dht.IDLen {
 		return dht.PersistedRecord{}, fmt.Errorf("%w: key of %d bytes, want %d", errRecord, len(key), dht.IDLen)
 	}
-	if len(value) < recordHeader {
-		return dht.PersistedRecord{}, fmt.Errorf("%w: %d bytes, want at least %d", errRecord, len(value), recordHeader)
+	if len(value) < recordHeaderV1 {
+		return dht.PersistedRecord{}, fmt.Errorf("%w: %d bytes, want at least %d", errRecord, len(value), recordHeaderV1)
 	}
-	if value[0] != recordFormat {
-		return dht.PersistedRecord{}, fmt.Errorf("%w: format %d, this build reads %d", errRecord, value[0], recordFormat)
+	if value[0] != recordFormat && value[0] != recordFormatV1 {
+		return dht.PersistedRecord{}, fmt.Errorf("%w: format %d, this build reads %d and %d", errRecord, value[0], recordFormatV1, recordFormat)
 	}
 	kind := dht.ValueKind(value[1])
 	if kind != dht.ValueRegular && kind != dht.ValueDictionary {
 		return dht.PersistedRecord{}, fmt.Errorf("%w: kind %d", errRecord, value[1])
 	}
-	exp := math.Float64frombits(binary.BigEndian.Uint64(value[2:recordHeader]))
+	exp := math.Float64frombits(binary.BigEndian.Uint64(value[2:recordHeaderV1]))
 	if math.IsNaN(exp) || math.IsInf(exp, 0) {
 		return dht.PersistedRecord{}, fmt.Errorf("%w: expiration %v", errRecord, exp)
+	}
+	rest := value[recordHeaderV1:]
+	var owner dht.PeerID
+	if value[0] == recordFormat {
+		if len(rest) < 1 || len(rest)-1 < int(rest[0]) {
+			return dht.PersistedRecord{}, fmt.Errorf("%w: owner truncated", errRecord)
+		}
+		n := int(rest[0])
+		owner, rest = dht.PeerID(rest[1:1+n]), rest[1+n:]
 	}
 	return dht.PersistedRecord{
 		Key:        dht.ID(key),
 		Kind:       kind,
-		Value:      append([]byte(nil), value[recordHeader:]...),
+		Value:      append([]byte(nil), rest...),
 		Expiration: exp,
+		Owner:      owner,
 	}, nil
 }
 

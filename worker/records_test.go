@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -24,15 +25,18 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// FuzzDecodeRecord: decoding a database entry (a file's bytes) never panics, and what it accepts
-// encodes back to the same bytes.
+// FuzzDecodeRecord: decoding a database entry (a file's bytes) never panics; what it accepts
+// encodes (in the current format) to bytes that decode to the same record, and a current-format
+// entry encodes back to the same bytes.
 func FuzzDecodeRecord(f *testing.F) {
 	id := dht.HashID([]byte("k"))
 	f.Add(id[:], encodeRecord(dht.PersistedRecord{Key: id, Kind: dht.ValueRegular, Value: []byte{0xa1, 'v'}, Expiration: 1.7e9}))
-	f.Add(id[:], encodeRecord(dht.PersistedRecord{Key: id, Kind: dht.ValueDictionary, Value: []byte{0xc7, 0, 0x50}, Expiration: 12.5}))
+	f.Add(id[:], encodeRecord(dht.PersistedRecord{Key: id, Kind: dht.ValueDictionary, Value: []byte{0xc7, 0, 0x50}, Expiration: 12.5, Owner: "peer"}))
 	f.Add(id[:], encodeRecord(dht.PersistedRecord{Key: id, Kind: dht.ValueRegular, Expiration: 0}))
-	f.Add(id[:], []byte{recordFormat, 3, 0, 0, 0, 0, 0, 0, 0, 0})
-	f.Add(id[:], append([]byte{recordFormat, 1}, binary.BigEndian.AppendUint64(nil, math.Float64bits(math.NaN()))...))
+	f.Add(id[:], []byte{recordFormat, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(id[:], []byte{recordFormat, 1, 0, 0, 0, 0, 0, 0, 0, 0, 5, 'a'})
+	f.Add(id[:], append([]byte{recordFormatV1, 1}, binary.BigEndian.AppendUint64(nil, math.Float64bits(1.7e9))...))
+	f.Add(id[:], append([]byte{recordFormatV1, 1}, binary.BigEndian.AppendUint64(nil, math.Float64bits(math.NaN()))...))
 	f.Add(id[:], []byte{2, 1, 0})
 	f.Add([]byte("short"), []byte{})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
@@ -40,10 +44,32 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(r.Key[:], key) || !bytes.Equal(encodeRecord(r), value) {
-			t.Fatalf("%x/%x decodes to %+v, which encodes differently", key, value, r)
+		enc := encodeRecord(r)
+		again, err := decodeRecord(key, enc)
+		if err != nil || !bytes.Equal(r.Key[:], key) || !reflect.DeepEqual(again, r) {
+			t.Fatalf("%x/%x decodes to %+v, which encodes to %x: %+v %v", key, value, r, enc, again, err)
+		}
+		if value[0] == recordFormat && !bytes.Equal(enc, value) {
+			t.Fatalf("%x/%x decodes to %+v, which encodes differently: %x", key, value, r, enc)
 		}
 	})
+}
+
+// TestRecordOwnerSurvives: the owner of a record (the fair-eviction account) survives the
+// database; a format-1 record of an earlier build reads with no owner.
+func TestRecordOwnerSurvives(t *testing.T) {
+	id := dht.HashID([]byte("k"))
+	in := dht.PersistedRecord{Key: id, Kind: dht.ValueRegular, Value: []byte{0xa1, 'v'}, Expiration: 1.7e9, Owner: "\x12\x20peer"}
+	got, err := decodeRecord(id[:], encodeRecord(in))
+	require.NoError(t, err)
+	require.Equal(t, in, got)
+	v1 := append(append([]byte{recordFormatV1, 1}, binary.BigEndian.AppendUint64(nil, math.Float64bits(1.7e9))...), 0xa1, 'v')
+	got, err = decodeRecord(id[:], v1)
+	require.NoError(t, err)
+	in.Owner = ""
+	require.Equal(t, in, got)
+	_, err = decodeRecord(id[:], []byte{recordFormat, 1, 0, 0, 0, 0, 0, 0, 0, 0, 5, 'a'})
+	require.ErrorIs(t, err, errRecord)
 }
 
 // TestRecordStoreRoundTrip: what Persist wrote, Load yields (each key's latest state); prune drops
