@@ -13,6 +13,8 @@ import (
 // than both our storage and cache is cached locally (unless DisableCacheLocally; always for a
 // cache refresh) and pushed, in the background, to the CacheNearest nearest nodes of the search
 // other than the one that served it (quirk Q13 kept: they may not have answered, or may hold it).
+// A value expiring beyond MaxExpirationHorizon is neither cached nor pushed: a Go peer would
+// refuse it, and a Python peer would keep a record that some hostile peer set.
 // It runs on the traversal goroutine and does not block.
 func (n *Node) cacheNewResult(st *searchState, nearest []ID, book *peerBook) {
 	v := st.snapshot()
@@ -34,6 +36,9 @@ func (n *Node) cacheNewResult(st *searchState, nearest []ID, book *peerBook) {
 	n.mu.Unlock()
 	if !newest || n.cfg.CacheNearest <= 0 {
 		return
+	}
+	if v.expiration > n.expirationLimit(now) {
+		return // Go peers would refuse it; Python peers would keep a record a hostile peer set
 	}
 	sent := 0
 	for _, node := range nearest {
