@@ -540,15 +540,7 @@ func TestCacheIgnoresFoundValuesBeyondTheHorizon(t *testing.T) {
 	n := s.nodes[0]
 	now := s.clock.Now()
 	value := []byte(mp(t, "v"))
-	dict := func(exps ...float64) []byte {
-		d := NewDictionaryValue(0)
-		for i, e := range exps {
-			if _, err := d.Store([]byte(mp(t, i)), value, e, now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d.Pack(now)
-	}
+	dict := func(exps ...float64) []byte { return packedDictionary(t, value, now, exps...) }
 	cases := []struct {
 		name   string
 		it     wireItem

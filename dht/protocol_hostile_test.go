@@ -125,6 +125,18 @@ func TestFailureEvictsOnlyTheFailingPeer(t *testing.T) {
 	}
 }
 
+// packedDictionary packs a dictionary whose subkey i (msgpack of i) holds value until exps[i].
+func packedDictionary(t *testing.T, value []byte, now float64, exps ...float64) []byte {
+	t.Helper()
+	d := NewDictionaryValue(0)
+	for i, e := range exps {
+		if _, err := d.Store([]byte(mp(t, i)), value, e, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d.Pack(now)
+}
+
 // storeFrom delivers a STORE of regular values from a client-mode sender and returns store_ok.
 func storeFrom(t *testing.T, n *Node, items []wireItem) []bool {
 	t.Helper()
@@ -145,15 +157,7 @@ func TestStoreExpirationHorizon(t *testing.T) {
 	limit := now + DefaultMaxExpirationHorizon.Seconds() + MaxClockDiscrepancy
 	value := []byte(mp(t, "v"))
 	sub := []byte(mp(t, "sub"))
-	dict := func(exps ...float64) []byte {
-		d := NewDictionaryValue(0)
-		for i, e := range exps {
-			if _, err := d.Store([]byte(mp(t, i)), value, e, now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d.Pack(now)
-	}
+	dict := func(exps ...float64) []byte { return packedDictionary(t, value, now, exps...) }
 	cases := []struct {
 		name string
 		it   wireItem

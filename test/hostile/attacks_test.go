@@ -488,23 +488,7 @@ func farFutureFlood(ctx context.Context, t *testing.T, a *arena) result {
 	accepted := 0
 	for b := 0; b*batch < targetMaxStorageEntries+batch; b++ {
 		res.runs++
-		keys, tags, vals, exps := make([][]byte, batch), make([][]byte, batch), make([][]byte, batch), make([]float64, batch)
-		for i := range batch {
-			keys[i], tags[i], vals[i], exps[i] = keyID(fmt.Sprintf("forever-%d-%d", b, i)), []byte(dht.TagRegular), []byte{0x01}, 1e300
-		}
-		var resp dhtpb.StoreResponse
-		if text, err := a.call(ctx, dhtrpc.MethodStore, storeReq(keys, tags, vals, exps), &resp); err != nil || text != "" {
-			t.Fatalf("flood batch %d: %q %v", b, text, err)
-		}
-		if len(resp.GetStoreOk()) != batch {
-			t.Fatalf("flood batch %d: %d answers for %d items", b, len(resp.GetStoreOk()), batch)
-		}
-		stored := 0
-		for _, ok := range resp.GetStoreOk() {
-			if ok {
-				stored++
-			}
-		}
+		stored := a.floodBatch(ctx, t, fmt.Sprintf("forever-%d", b), batch, func(int) float64 { return 1e300 })
 		accepted += stored
 		if stored == 0 {
 			res.rejected++
@@ -541,19 +525,7 @@ func nearHorizonFlood(ctx context.Context, t *testing.T, a *arena) result {
 	accepted := 0
 	for b := 0; b*batch < targetMaxStorageEntries+2*batch; b++ {
 		res.runs++
-		keys, tags, vals, exps := make([][]byte, batch), make([][]byte, batch), make([][]byte, batch), make([]float64, batch)
-		for i := range batch {
-			keys[i], tags[i], vals[i], exps[i] = keyID(fmt.Sprintf("near-horizon-%d-%d", b, i)), []byte(dht.TagRegular), []byte{0x01}, exp+float64(b*batch+i)/1000
-		}
-		var resp dhtpb.StoreResponse
-		if text, err := a.call(ctx, dhtrpc.MethodStore, storeReq(keys, tags, vals, exps), &resp); err != nil || text != "" {
-			t.Fatalf("flood batch %d: %q %v", b, text, err)
-		}
-		for _, ok := range resp.GetStoreOk() {
-			if ok {
-				accepted++
-			}
-		}
+		accepted += a.floodBatch(ctx, t, fmt.Sprintf("near-horizon-%d", b), batch, func(i int) float64 { return exp + float64(b*batch+i)/1000 })
 		kept, held := a.target.Stats().StoredKeys, a.holds(ctx, t, key)
 		if kept > targetMaxStorageEntries {
 			t.Errorf("after batch %d the storage holds %d keys, over its bound %d", b, kept, targetMaxStorageEntries)
@@ -572,6 +544,29 @@ func nearHorizonFlood(ctx context.Context, t *testing.T, a *arena) result {
 	}
 	res.notes = append(res.notes, fmt.Sprintf("accepted=%d kept=%d bound=%d honest-record-kept=%v", accepted, kept, targetMaxStorageEntries, honestKept))
 	return res
+}
+
+// floodBatch sends the target one STORE of n one-byte regular records, keys prefix-0 … prefix-(n-1),
+// item i expiring at expiration(i), and returns how many were stored.
+func (a *arena) floodBatch(ctx context.Context, t *testing.T, prefix string, n int, expiration func(i int) float64) int {
+	keys, tags, vals, exps := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([]float64, n)
+	for i := range n {
+		keys[i], tags[i], vals[i], exps[i] = keyID(fmt.Sprintf("%s-%d", prefix, i)), []byte(dht.TagRegular), []byte{0x01}, expiration(i)
+	}
+	var resp dhtpb.StoreResponse
+	if text, err := a.call(ctx, dhtrpc.MethodStore, storeReq(keys, tags, vals, exps), &resp); err != nil || text != "" {
+		t.Fatalf("flood batch %s: %q %v", prefix, text, err)
+	}
+	if len(resp.GetStoreOk()) != n {
+		t.Fatalf("flood batch %s: %d answers for %d items", prefix, len(resp.GetStoreOk()), n)
+	}
+	stored := 0
+	for _, ok := range resp.GetStoreOk() {
+		if ok {
+			stored++
+		}
+	}
+	return stored
 }
 
 // holds asks the target, with a FIND from the attacker, whether it keeps key in its own storage.
