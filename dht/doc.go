@@ -20,6 +20,8 @@
 //  3. [Node.Bootstrap] joins the DHT: validated pings to Config.InitialPeers, which ping the node
 //     back (hence step 2 first), then a lookup of its own ID. Its error wraps ErrBootstrapFailed (and
 //     ErrValidation for a peer that answered but failed validation) and names each peer that failed.
+//     [Node.AddInitialPeers] joins later: a node that bootstrapped alone is handed peers of a swarm,
+//     which it also keeps as initial peers for the routing-table refresh to re-contact.
 //  4. Use the node: [Node.Get], [Node.GetMany], [Node.Store], [Node.StoreMany] (the [Client] API),
 //     [Node.FindNearestNodes], [Node.Stats]. Every call takes a context and is safe for concurrent use.
 //  5. [Node.Close] stops serving, cancels the node's RPCs and background work, and waits for every

@@ -43,8 +43,8 @@ type Node struct {
 	closed   bool
 	wg       sync.WaitGroup
 
-	// bootstrapped is set once Bootstrap got past its pings: from then on the routing-table
-	// refresh re-contacts the initial peers missing from the table (refresh.go).
+	// bootstrapped is set once Bootstrap (or AddInitialPeers) got past its pings: from then on the
+	// routing-table refresh re-contacts the initial peers missing from the table (refresh.go).
 	bootstrapped atomic.Bool
 
 	// persistMu orders the storage's writes to cfg.Persister: held (only with a Persister) across
@@ -62,6 +62,9 @@ type Node struct {
 	wakeQ     chan struct{}               // wakes the cache refresh loop (buffered, 1)
 	handoffQ  []Contact                   // nodes new to the routing table, awaiting their records
 	handoffOn bool                        // a handoff loop is running
+	// initialPeers are cfg.InitialPeers followed by the peers AddInitialPeers added, without
+	// repeats; the slice is replaced, never modified in place, so a copy of the header is a snapshot.
+	initialPeers []PeerID
 
 	stats nodeCounters
 }
@@ -117,6 +120,8 @@ func New(cfg Config, self PeerID, tr Transport) (*Node, error) {
 		pending:   make(map[ID][]*searchState),
 		refreshQ:  NewTimedStorage(TimedStorageConfig[ID, struct{}]{Compare: ID.Cmp}),
 		wakeQ:     make(chan struct{}, 1),
+
+		initialPeers: cfg.InitialPeers,
 	}
 	n.refreshQ.SetFrozen(true)
 	if cfg.ParallelRPC > 0 {
@@ -138,7 +143,8 @@ func (n *Node) NodeID() ID { return n.id }
 // PeerID returns the node's own peer ID, as given to New.
 func (n *Node) PeerID() PeerID { return n.self }
 
-// Config returns the node's configuration with the defaults applied.
+// Config returns the node's configuration with the defaults applied. Its InitialPeers are those
+// given to New; InitialPeers also lists the peers added since.
 func (n *Node) Config() Config { return n.cfg }
 
 // Close stops the node: public calls and handlers fail with ErrShutdown from now on, background
@@ -202,10 +208,11 @@ func (n *Node) nodeInfo() *dhtpb.NodeInfo {
 // now returns the DHT time.
 func (n *Node) now() float64 { return n.cfg.Clock.Now() }
 
-// Bootstrap joins the DHT through cfg.InitialPeers (spec §2.2): validated pings to every initial
-// peer (the first answer is awaited, the others until BootstrapTimeout), then a lookup of the node's
-// own ID, bounded by what is left of BootstrapTimeout (the lookup carries on in the background if
-// the budget runs out). ctx bounds the whole call. Without initial peers it does nothing. Call it
+// Bootstrap joins the DHT through the initial peers (spec §2.2: cfg.InitialPeers, plus any that
+// AddInitialPeers added before the call): validated pings to every initial peer (the first answer
+// is awaited, the others until BootstrapTimeout), then a lookup of the node's own ID, bounded by
+// what is left of BootstrapTimeout (the lookup carries on in the background if the budget runs
+// out). ctx bounds the whole call. Without initial peers it does nothing. Call it
 // once the node is served: each initial peer pings the node back to validate it.
 //
 // When no initial peer answers, the error wraps ErrBootstrapFailed and names every peer and why it
@@ -217,7 +224,8 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	if n.isClosed() {
 		return ErrShutdown
 	}
-	if len(n.cfg.InitialPeers) == 0 {
+	initial := n.InitialPeers()
+	if len(initial) == 0 {
 		return nil
 	}
 	validate := !n.cfg.AllowBootstrapFailure
@@ -233,8 +241,8 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		peer PeerID
 		err  error
 	}
-	results := make(chan pinged, len(n.cfg.InitialPeers))
-	for _, p := range n.cfg.InitialPeers {
+	results := make(chan pinged, len(initial))
+	for _, p := range initial {
 		go func() {
 			_, err := n.callPing(pingCtx, p, validate, strict)
 			results <- pinged{peer: p, err: err}
@@ -245,7 +253,7 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 		failures []error
 		invalid  []error
 	)
-	for i := range n.cfg.InitialPeers {
+	for i := range initial {
 		var r pinged
 		if i == 0 {
 			r = <-results
@@ -278,7 +286,7 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	}
 	if answered == 0 {
 		err := fmt.Errorf("%w: none of the %d initial peers responded to a ping: %w",
-			ErrBootstrapFailed, len(n.cfg.InitialPeers), errorList(failures))
+			ErrBootstrapFailed, len(initial), errorList(failures))
 		if !n.cfg.AllowBootstrapFailure {
 			return err
 		}

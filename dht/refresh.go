@@ -60,10 +60,11 @@ func (n *Node) refreshBuckets(ctx context.Context) {
 	}
 }
 
-// reconnectInitialPeers pings every initial peer that is not in the routing table (neither active
-// nor a replacement), concurrently on tracked goroutines, and returns once each ping has ended
-// (each is bounded by WaitTimeout); it returns how many answered. It does nothing before Bootstrap
-// got past its pings (New sends nothing by itself).
+// reconnectInitialPeers pings every initial peer (cfg.InitialPeers and those AddInitialPeers
+// added) that is not in the routing table (neither active nor a replacement), concurrently on
+// tracked goroutines, and returns once each ping has ended (each is bounded by WaitTimeout); it
+// returns how many answered. It does nothing before Bootstrap or AddInitialPeers got past its pings
+// (New sends nothing by itself).
 //
 // Extension to hivemind, which contacts its initial peers only at bootstrap: a peer that stops
 // answering is deleted from the routing table (spec §3.6), and after a network partition each side
@@ -78,12 +79,12 @@ func (n *Node) refreshBuckets(ctx context.Context) {
 // answer is neither banned nor retried before the next tick: the cost is at most one ping per
 // initial peer per RefreshInterval, and none while every initial peer is in the table.
 func (n *Node) reconnectInitialPeers(ctx context.Context) int {
-	if !n.bootstrapped.Load() || len(n.cfg.InitialPeers) == 0 {
+	if !n.bootstrapped.Load() {
 		return 0
 	}
 	var absent []PeerID
 	n.mu.Lock()
-	for _, p := range n.cfg.InitialPeers {
+	for _, p := range n.initialPeers {
 		if p == n.self {
 			continue
 		}
@@ -98,13 +99,24 @@ func (n *Node) reconnectInitialPeers(ctx context.Context) int {
 	if len(absent) == 0 {
 		return 0
 	}
+	got := n.pingPeers(ctx, absent)
+	n.log.Debug("dht: refresh re-contacted initial peers missing from the routing table",
+		"missing", len(absent), "answered", got)
+	return got
+}
+
+// pingPeers pings every peer without validation (see reconnectInitialPeers), concurrently on
+// tracked goroutines, lifts the FIND ban of each peer that answers, and returns once each ping has
+// ended (each is bounded by WaitTimeout, and all by ctx); it returns how many answered. ctx must
+// end when the node closes (the lifetime context, or one withLifetime made).
+func (n *Node) pingPeers(ctx context.Context, peers []PeerID) int {
 	var (
 		wg       sync.WaitGroup
 		answered atomic.Int64
 	)
-	for _, p := range absent {
+	for _, p := range peers {
 		wg.Add(1)
-		started := n.spawn(func(ctx context.Context) {
+		started := n.spawn(func(context.Context) {
 			defer wg.Done()
 			if _, err := n.callPing(ctx, p, false, true); err != nil {
 				return
@@ -119,8 +131,5 @@ func (n *Node) reconnectInitialPeers(ctx context.Context) int {
 		}
 	}
 	wg.Wait()
-	got := int(answered.Load())
-	n.log.Debug("dht: refresh re-contacted initial peers missing from the routing table",
-		"missing", len(absent), "answered", got)
-	return got
+	return int(answered.Load())
 }

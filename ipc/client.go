@@ -19,7 +19,7 @@ import (
 
 // Client calls one worker (or whichever worker currently serves a pool slot). It mirrors hivemind's
 // DHT: Get/GetMany with Latest and SufficientExpiration, Store/StoreMany with subkeys and absolute
-// expirations, PeerID, VisibleMaddrs, Stats, Shutdown.
+// expirations, PeerID, VisibleMaddrs, Stats, Shutdown; AddPeers hands the worker's node more peers.
 //
 // Contract: safe for concurrent use; ctx is the first argument of every method, its deadline and
 // cancellation reach the worker's handler, and every method returns when ctx is done. Get returns
@@ -274,6 +274,45 @@ func (c *Client) Health(ctx context.Context) error {
 		return fmt.Errorf("ipc: Health: %w: status %s", ErrWorkerGone, s)
 	}
 	return nil
+}
+
+// AddPeersResult is what a worker did with the peers AddPeers handed it.
+type AddPeersResult struct {
+	// Answered counts the distinct peers that answered a DHT ping.
+	Answered int
+	// Peers has one outcome per multiaddr, in request order.
+	Peers []PeerOutcome
+}
+
+// PeerOutcome is what became of one multiaddr given to AddPeers.
+type PeerOutcome struct {
+	Maddr string
+	// Connected: the worker's host connected to the peer.
+	Connected bool
+	// Error says why it could not connect; empty when Connected.
+	Error string
+}
+
+// AddPeers hands the worker's running node more peers, maddrs each ending in /p2p/<peer id>: its
+// host connects to them and its DHT node keeps them as initial peers (the routing-table refresh
+// re-contacts them whenever they are missing from its routing table), pings them and, when one
+// answers, looks up its own ID through them. A node that started alone joins their swarm this way.
+// A malformed multiaddr (or none at all) fails the call with ErrInvalidArgument before anything is
+// done; unreachable peers are reported in the result, not as an error.
+func (c *Client) AddPeers(ctx context.Context, maddrs []string) (AddPeersResult, error) {
+	w, err := c.stub(ctx, "AddPeers")
+	if err != nil {
+		return AddPeersResult{}, err
+	}
+	resp, err := w.AddPeers(ctx, &ipcpb.AddPeersRequest{Maddrs: maddrs})
+	if err != nil {
+		return AddPeersResult{}, fromRPC(ctx, "AddPeers", err)
+	}
+	out := AddPeersResult{Answered: int(resp.GetAnswered())}
+	for _, p := range resp.GetPeers() {
+		out.Peers = append(out.Peers, PeerOutcome{Maddr: p.GetMaddr(), Connected: p.GetConnected(), Error: p.GetError()})
+	}
+	return out, nil
 }
 
 // Shutdown asks the worker to drain and exit (the RPC only; Worker.Stop and Pool run the whole stop

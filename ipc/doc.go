@@ -22,7 +22,7 @@
 // a go-plugin client starts once.
 //
 // Client implements dht.Client (Get, GetMany, Store, StoreMany) plus PeerID, VisibleMaddrs, Stats,
-// Health and Shutdown. Every method takes ctx first; its deadline and cancellation reach the worker's
+// Health, AddPeers (hand a running worker more peers to join) and Shutdown. Every method takes ctx first; its deadline and cancellation reach the worker's
 // handler. A validator's rejection is a false StoreResult, never an error. Errors are typed:
 // ErrWorkerGone, ErrRestarting, ErrDeadlineExceeded (and context.DeadlineExceeded), ErrCanceled,
 // ErrInvalidArgument, ErrNotConfigured, ErrGaveUp, ErrStopped, ErrRemote; a dht sentinel the worker
@@ -45,7 +45,9 @@
 // snapshot (pid, peer ID, addresses, state, restarts, last exit, routing-table size, stored keys);
 // Shutdown returns a StopReport naming the workers that had to be killed. Pool.Client(i, opts)
 // follows slot i across restarts: calls fail fast with ErrRestarting while it restarts, or wait when
-// ClientOptions.WaitReady is set.
+// ClientOptions.WaitReady is set. With BootstrapFromPool, a worker that had to start alone (no other
+// slot running) is sent AddPeers with the other slots' addresses as soon as one runs, so it joins
+// their swarm instead of staying on its own until its next restart.
 //
 // # The handshake
 //

@@ -182,6 +182,17 @@ func (n *fakeNode) NodeID() dht.ID                                        { retu
 func (n *fakeNode) PeerID() (dht.PeerID, string)                          { return dht.PeerID(n.peer), n.peer }
 func (n *fakeNode) Close(context.Context) error                           { return nil }
 func (n *fakeNode) VisibleMaddrs(context.Context, bool) ([]string, error) { return n.maddrs, nil }
+
+// AddPeers pretends every peer answered; a maddr without /p2p/ is malformed.
+func (n *fakeNode) AddPeers(_ context.Context, maddrs []string) (worker.AddPeersResult, error) {
+	for i, m := range maddrs {
+		if !strings.Contains(m, "/p2p/") {
+			return worker.AddPeersResult{}, fmt.Errorf("%w: maddrs[%d] %q: no /p2p/<peer id>", worker.ErrInvalidConfig, i, m)
+		}
+	}
+	return worker.AddPeersResult{Answered: len(maddrs), ConnectErrs: make([]error, len(maddrs))}, nil
+}
+
 func (n *fakeNode) Stats() worker.NodeStats {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -84,7 +84,8 @@ type PoolConfig struct {
 	// (slot 0 holds it when the pool starts; then the first slot to ask while it is free), and
 	// otherwise waits until a slot runs, bootstraps from it, and so joins the same swarm. See
 	// seedClaim for the rule and its bound (twice StartTimeout, then the slot starts alone with a
-	// logged warning).
+	// logged warning). A worker that started alone is handed the other slots' multiaddrs (AddPeers)
+	// as soon as one runs, and so joins their swarm (see joiner; SlotStatus.Alone shows it until then).
 	BootstrapFromPool bool
 	// Restart is the restart policy of every slot.
 	Restart RestartPolicy

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,8 +26,9 @@ import (
 
 // memLauncher launches workers that exist only in memory: no process, no go-plugin, no gRPC server,
 // so a pool of them runs in a testing/synctest bubble, in virtual time. A worker answers Configure
-// (after configure, and reports the visible multiaddr "/mem/<slot name>") and Shutdown (it exits
-// cleanly); other calls fail with Unimplemented, so health checks must be off.
+// (after configure, and reports the visible multiaddr "/mem/<slot name>"), AddPeers (it records the
+// multiaddrs; every peer answers unless the launcher's addPeersFail says otherwise) and Shutdown (it
+// exits cleanly); other calls fail with Unimplemented, so health checks must be off.
 type memLauncher struct {
 	configure time.Duration
 
@@ -37,12 +39,14 @@ type memLauncher struct {
 	failNext map[string]int
 	// stall makes the next launch of a slot take that long, ignoring its ctx, then fail.
 	stall map[string]time.Duration
+	// addPeersFail makes the next n AddPeers calls to a slot's workers fail.
+	addPeersFail map[string]int
 }
 
 func newMemLauncher(configure time.Duration) *memLauncher {
 	return &memLauncher{
 		configure: configure, procs: map[string]*memProcess{},
-		failNext: map[string]int{}, stall: map[string]time.Duration{},
+		failNext: map[string]int{}, stall: map[string]time.Duration{}, addPeersFail: map[string]int{},
 	}
 }
 
@@ -55,7 +59,7 @@ func (l *memLauncher) Launch(ctx context.Context, spec LaunchSpec) (Process, err
 	stall := l.stall[spec.Name]
 	delete(l.stall, spec.Name)
 	l.pid++
-	p := &memProcess{name: spec.Name, pid: 1000 + l.pid, configure: l.configure, done: make(chan struct{})}
+	p := &memProcess{name: spec.Name, pid: 1000 + l.pid, configure: l.configure, done: make(chan struct{}), l: l}
 	if !fail && stall == 0 {
 		l.procs[spec.Name] = p
 	}
@@ -85,11 +89,28 @@ func (l *memLauncher) kill(t testing.TB, names ...string) {
 	}
 }
 
+// addedPeers returns the multiaddrs of each AddPeers call the current worker of a slot answered.
+func (l *memLauncher) addedPeers(slot string) [][]string {
+	l.mu.Lock()
+	p := l.procs[slot]
+	l.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.added)
+}
+
 // memProcess is one in-memory worker.
 type memProcess struct {
 	name      string
 	pid       int
 	configure time.Duration
+	l         *memLauncher
+
+	mu    sync.Mutex
+	added [][]string // the maddrs of each AddPeers call answered
 
 	once   sync.Once
 	reason error
@@ -127,7 +148,7 @@ func (p *memProcess) Signal(sig syscall.Signal) error {
 // memConn serves a memProcess's unary calls.
 type memConn struct{ p *memProcess }
 
-func (c memConn) Invoke(ctx context.Context, method string, _, reply any, _ ...grpc.CallOption) error {
+func (c memConn) Invoke(ctx context.Context, method string, req, reply any, _ ...grpc.CallOption) error {
 	switch method {
 	case ipcpb.Worker_Configure_FullMethodName:
 		t := time.NewTimer(c.p.configure)
@@ -141,6 +162,26 @@ func (c memConn) Invoke(ctx context.Context, method string, _, reply any, _ ...g
 		}
 		reply.(*ipcpb.ConfigureResponse).Peer = &ipcpb.PeerInfo{
 			PeerIdB58: "peer-" + c.p.name, VisibleMaddrs: []string{memMaddr(c.p.name)},
+		}
+		return nil
+	case ipcpb.Worker_AddPeers_FullMethodName:
+		c.p.l.mu.Lock()
+		fail := c.p.l.addPeersFail[c.p.name] > 0
+		if fail {
+			c.p.l.addPeersFail[c.p.name]--
+		}
+		c.p.l.mu.Unlock()
+		if fail {
+			return status.Error(codes.Internal, "memConn: AddPeers failed as told")
+		}
+		maddrs := req.(*ipcpb.AddPeersRequest).GetMaddrs()
+		c.p.mu.Lock()
+		c.p.added = append(c.p.added, slices.Clone(maddrs))
+		c.p.mu.Unlock()
+		resp := reply.(*ipcpb.AddPeersResponse)
+		resp.Answered = uint32(len(maddrs))
+		for _, m := range maddrs {
+			resp.Peers = append(resp.Peers, &ipcpb.AddPeerOutcome{Maddr: m, Connected: true})
 		}
 		return nil
 	case ipcpb.Worker_Shutdown_FullMethodName:

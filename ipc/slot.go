@@ -34,7 +34,10 @@ type slotSnap struct {
 	err        error
 	stats      Stats
 	statsAt    time.Time
-	changed    chan struct{}
+	// alone: the running worker started with no pool peer (BootstrapFromPool, no other slot
+	// running) and has not been handed one yet (see joiner).
+	alone   bool
+	changed chan struct{}
 }
 
 // slot is one supervised worker position of a pool. Its serve goroutine owns every field below snap
@@ -99,12 +102,12 @@ func (s *slot) serve(ctx context.Context) error {
 	defer s.pool.seed.release(s.index) // a slot that ends before its first start
 	for {
 		s.attempt++
-		node, err := s.nodeConfig(ctx)
+		node, alone, err := s.nodeConfig(ctx)
 		if err != nil { // ctx ended while waiting for a slot to bootstrap from
 			s.finish(SlotStopped, nil)
 			return nil
 		}
-		s.publish(func(st *slotSnap) { st.state, st.proc, st.pid = SlotStarting, nil, 0 })
+		s.publish(func(st *slotSnap) { st.state, st.proc, st.pid, st.alone = SlotStarting, nil, 0, false })
 		s.emit(EventStarting{EventHeader: s.header(), Attempt: s.attempt, InitialPeers: node.InitialPeers})
 		t0 := cfg.Clock.Now()
 		p, info, err := startProcess(ctx, s.pool.launcher, s.name, node, cfg.StartTimeout, cfg.Logger)
@@ -112,7 +115,7 @@ func (s *slot) serve(ctx context.Context) error {
 		if err == nil {
 			s.publish(func(st *slotSnap) {
 				st.state, st.proc, st.pid = SlotRunning, p, p.PID()
-				st.peer, st.maddrs = info.peer, info.maddrs
+				st.peer, st.maddrs, st.alone = info.peer, info.maddrs, alone
 			})
 		}
 		// Ready or failed, the attempt is over: slots waiting to bootstrap look again (after the
@@ -186,10 +189,14 @@ func (s *slot) serve(ctx context.Context) error {
 }
 
 // watch follows a running worker until it exits (its reason: nil for a clean exit), fails its
-// health checks (it is killed; the reason says why) or ctx is done (stop).
+// health checks (it is killed; the reason says why) or ctx is done (stop). A worker that started
+// alone is handed the pool's peers as soon as another slot runs (see joiner).
 func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
 	cfg := s.pool.cfg
 	client := NewClient(p.Conn(), p.Done())
+	j := newJoiner(s, client, s.snap.Load().alone)
+	defer j.stop()
+	j.look(ctx)
 	var tick <-chan time.Time
 	var t Timer
 	arm := func(d time.Duration) {
@@ -210,10 +217,17 @@ func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
 		select {
 		case <-p.Done():
 			reason := p.ExitReason()
+			j.stop()                             // before the release: no call outlives the connection
 			stopProcess(ctx, p, cfg.Stop, s.log) // releases it
 			return reason, false
 		case <-ctx.Done():
 			return nil, true
+		case <-j.changes:
+			j.look(ctx)
+			continue
+		case r := <-j.result:
+			j.finish(r)
+			continue
 		case <-tick:
 		}
 		hctx, cancel := context.WithTimeout(ctx, cfg.Health.Timeout)
@@ -244,6 +258,7 @@ func (s *slot) watch(ctx context.Context, p Process) (reason error, stop bool) {
 		s.emit(EventUnhealthy{EventHeader: s.header(), PID: p.PID(), Err: err, Failures: failures, Killed: killed})
 		if killed {
 			_ = p.Signal(syscall.SIGKILL)
+			j.stop()
 			kctx, kcancel := context.WithCancel(context.Background())
 			kcancel()
 			stopProcess(kctx, p, cfg.Stop, s.log) // SIGKILL again, bounded wait, release
@@ -264,24 +279,25 @@ func (s *slot) recordExit(reason error) {
 	now := s.pool.cfg.Clock.Now()
 	s.publish(func(st *slotSnap) {
 		// Between workers: backing off until the policy decides otherwise.
-		st.state, st.proc, st.pid = SlotBackoff, nil, 0
+		st.state, st.proc, st.pid, st.alone = SlotBackoff, nil, 0, false
 		st.lastExit, st.lastExitAt = text, now
 	})
 }
 
 // finish publishes a terminal state.
 func (s *slot) finish(state SlotState, err error) {
-	s.publish(func(st *slotSnap) { st.state, st.proc, st.pid, st.err = state, nil, 0, err })
+	s.publish(func(st *slotSnap) { st.state, st.proc, st.pid, st.err, st.alone = state, nil, 0, err, false })
 }
 
 // nodeConfig returns the node configuration of the next start. With BootstrapFromPool its
 // InitialPeers also hold the visible multiaddrs of the other slots running at that moment; when none
 // runs, the slot starts with the configured peers only if it holds the pool's seed claim, and
-// otherwise waits for a slot to bootstrap from (seedClaim has the rule and its bound). It fails only
-// when ctx ends.
-func (s *slot) nodeConfig(ctx context.Context) (NodeConfig, error) {
+// otherwise waits for a slot to bootstrap from (seedClaim has the rule and its bound). alone reports
+// a BootstrapFromPool start with no pool peer (the seed, or a slot that waited past the bound). It
+// fails only when ctx ends.
+func (s *slot) nodeConfig(ctx context.Context) (node NodeConfig, alone bool, err error) {
 	cfg := s.pool.cfg
-	node := cfg.Node
+	node = cfg.Node
 	node.InitialPeers = slices.Clone(node.InitialPeers)
 	if cfg.StateDir != "" {
 		node.StateDir = filepath.Join(cfg.StateDir, s.name)
@@ -290,7 +306,7 @@ func (s *slot) nodeConfig(ctx context.Context) (NodeConfig, error) {
 		node = cfg.SlotNode(s.index, node)
 	}
 	if !cfg.BootstrapFromPool {
-		return node, nil
+		return node, false, nil
 	}
 	var bound Timer
 	defer func() {
@@ -306,10 +322,10 @@ func (s *slot) nodeConfig(ctx context.Context) (NodeConfig, error) {
 					node.InitialPeers = append(node.InitialPeers, m)
 				}
 			}
-			return node, nil
+			return node, false, nil
 		}
 		if s.pool.seed.claim(s.index) {
-			return node, nil
+			return node, true, nil
 		}
 		if bound == nil {
 			bound = cfg.Clock.NewTimer(cfg.bootstrapWait())
@@ -319,9 +335,9 @@ func (s *slot) nodeConfig(ctx context.Context) (NodeConfig, error) {
 		case <-bound.C():
 			s.log.Warn("no slot became ready to bootstrap from; starting alone",
 				"waited", cfg.bootstrapWait(), "seed_slot", s.pool.seed.holder.Load())
-			return node, nil
+			return node, true, nil
 		case <-ctx.Done():
-			return node, ctx.Err()
+			return node, false, ctx.Err()
 		}
 	}
 }
@@ -369,7 +385,7 @@ func (s *slot) status() SlotStatus {
 		PeerID: snap.peer.Base58, Maddrs: slices.Clone(snap.maddrs), Restarts: snap.restarts,
 		LastExit: snap.lastExit, LastExitAt: snap.lastExitAt,
 		RoutingTableSize: snap.stats.RoutingTableSize, StoredKeys: snap.stats.StoredKeys,
-		ConnectedPeers: snap.stats.ConnectedPeers, StatsAt: snap.statsAt,
+		ConnectedPeers: snap.stats.ConnectedPeers, StatsAt: snap.statsAt, Alone: snap.alone,
 	}
 	if snap.err != nil {
 		out.Error = snap.err.Error()

@@ -69,6 +69,10 @@ type SlotStatus struct {
 	LastExitAt time.Time `json:"last_exit_at,omitzero"`
 	// Error is the reason a failed slot gave up.
 	Error string `json:"error,omitempty"`
+	// Alone (BootstrapFromPool): the running worker started with no other slot to bootstrap from
+	// and has not joined another slot's swarm yet; it is handed their multiaddrs (AddPeers) as soon
+	// as one runs.
+	Alone bool `json:"alone,omitempty"`
 	// Node counters from the last health check.
 	RoutingTableSize int       `json:"routing_table_size"`
 	StoredKeys       int       `json:"stored_keys"`

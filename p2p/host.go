@@ -156,18 +156,7 @@ func (h *Host) connectInitialPeers(ctx context.Context, addrs []string) error {
 	errs := make([]error, len(infos))
 	var wg sync.WaitGroup
 	for i, info := range infos {
-		wg.Go(func() {
-			if info.ID == h.ID() {
-				errs[i] = errors.New("is this host itself")
-				return
-			}
-			h.lh.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
-			if err := h.lh.Connect(ctx, info); err != nil {
-				errs[i] = err
-				return
-			}
-			h.Protect(info.ID, initialPeerTag)
-		})
+		wg.Go(func() { errs[i] = h.connectInitial(ctx, info) })
 	}
 	wg.Wait()
 	var failures []error
@@ -186,6 +175,49 @@ func (h *Host) connectInitialPeers(ctx context.Context, addrs []string) error {
 		}
 	}
 	return nil
+}
+
+// connectInitial connects to an initial peer: its addresses are kept permanently in the peerstore
+// and, once connected, the connection is protected from trimming.
+func (h *Host) connectInitial(ctx context.Context, info peer.AddrInfo) error {
+	if info.ID == h.ID() {
+		return errors.New("is this host itself")
+	}
+	h.lh.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
+	if err := h.lh.Connect(ctx, info); err != nil {
+		return err
+	}
+	h.Protect(info.ID, initialPeerTag)
+	return nil
+}
+
+// ParsePeerAddr returns the peer ID of a full multiaddr ending in /p2p/<peer id> with a transport
+// address before it (the form of Config.InitialPeers), or why it is not one (wrapping
+// ErrInvalidConfig).
+func ParsePeerAddr(addr string) (PeerID, error) {
+	info, err := parseInitialPeer(addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %w", ErrInvalidConfig, addr, err)
+	}
+	return info.ID, nil
+}
+
+// AddInitialPeer connects to addr (see ParsePeerAddr) as New connects to each of Config.InitialPeers:
+// the address is kept permanently in the peerstore, so that the peer can be reached again later by
+// its ID alone, and the connection is protected from trimming. The attempt is bounded by ctx and
+// Config.BootstrapTimeout. It returns the peer's ID whenever addr parses, also when the connection
+// fails; a malformed addr wraps ErrInvalidConfig.
+func (h *Host) AddInitialPeer(ctx context.Context, addr string) (PeerID, error) {
+	info, err := parseInitialPeer(addr)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %w", ErrInvalidConfig, addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.BootstrapTimeout)
+	defer cancel()
+	if err := h.connectInitial(ctx, *info); err != nil {
+		return info.ID, fmt.Errorf("p2p: connect %s: %w", info.ID, err)
+	}
+	return info.ID, nil
 }
 
 // ID returns the host's peer ID.

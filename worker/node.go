@@ -23,10 +23,25 @@ type Node interface {
 	// VisibleMaddrs lists the multiaddrs other peers can use, each ending in /p2p/<peer id>.
 	// latest re-queries the host instead of returning the addresses known at start.
 	VisibleMaddrs(ctx context.Context, latest bool) ([]string, error)
+	// AddPeers hands the running node more peers, maddrs each ending in /p2p/<peer id>: the host
+	// connects to them and the DHT node adds them to its initial peers, pings them and, when one
+	// answers, looks up its own ID through them (dht.Node.AddInitialPeers). A malformed maddr fails
+	// the call before anything is done (the error wraps ErrInvalidConfig and names it); peers the
+	// host cannot connect to are reported in the result, not as an error.
+	AddPeers(ctx context.Context, maddrs []string) (AddPeersResult, error)
 	// Stats is a snapshot of the node's counters.
 	Stats() NodeStats
 	// Close stops the node and its host.
 	Close(ctx context.Context) error
+}
+
+// AddPeersResult is what Node.AddPeers did.
+type AddPeersResult struct {
+	// Answered counts the distinct peers that answered a DHT ping.
+	Answered int
+	// ConnectErrs holds, for each maddr in request order, why the host could not connect to it
+	// (nil when it connected).
+	ConnectErrs []error
 }
 
 // NodeStats is a snapshot of a node's counters.

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -241,6 +242,30 @@ func (n *libp2pNode) VisibleMaddrs(_ context.Context, latest bool) ([]string, er
 		return n.maddrs, nil
 	}
 	return maddrStrings(n.host), nil
+}
+
+// AddPeers connects the host to maddrs (concurrently, each as an initial peer: the address is kept
+// and the connection protected) and adds the peers to the DHT node's initial peers, also those the
+// host could not connect to: the routing-table refresh tries them again.
+func (n *libp2pNode) AddPeers(ctx context.Context, maddrs []string) (AddPeersResult, error) {
+	for i, m := range maddrs {
+		if _, err := p2p.ParsePeerAddr(m); err != nil {
+			return AddPeersResult{}, fmt.Errorf("%w: maddrs[%d]: %w", ErrInvalidConfig, i, err)
+		}
+	}
+	res := AddPeersResult{ConnectErrs: make([]error, len(maddrs))}
+	peers := make([]dht.PeerID, len(maddrs))
+	var wg sync.WaitGroup
+	for i, m := range maddrs {
+		wg.Go(func() {
+			id, err := n.host.AddInitialPeer(ctx, m)
+			peers[i], res.ConnectErrs[i] = dhtrpc.PeerIDFromP2P(id), err
+		})
+	}
+	wg.Wait()
+	answered, err := n.Node.AddInitialPeers(ctx, peers)
+	res.Answered = answered
+	return res, err
 }
 
 // Stats reports the node's and the host's counters.

@@ -342,6 +342,33 @@ func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsRe
 	return out, nil
 }
 
+// AddPeers hands the node more peers (Node.AddPeers): a malformed maddr fails the call with
+// INVALID_ARGUMENT; peers that cannot be reached are reported per maddr.
+func (s *Server) AddPeers(ctx context.Context, req *ipcpb.AddPeersRequest) (*ipcpb.AddPeersResponse, error) {
+	node, _, err := s.current()
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	maddrs := req.GetMaddrs()
+	if len(maddrs) == 0 {
+		return nil, toStatus(fmt.Errorf("%w: AddPeers without maddrs", dht.ErrInvalidArgument))
+	}
+	res, err := node.AddPeers(ctx, maddrs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &ipcpb.AddPeersResponse{Answered: uint32(res.Answered)}
+	for i, m := range maddrs {
+		o := &ipcpb.AddPeerOutcome{Maddr: m, Connected: true}
+		if i < len(res.ConnectErrs) && res.ConnectErrs[i] != nil {
+			o.Connected, o.Error = false, res.ConnectErrs[i].Error()
+		}
+		out.Peers = append(out.Peers, o)
+	}
+	s.logger.Info("added peers", "maddrs", maddrs, "answered", res.Answered)
+	return out, nil
+}
+
 // Shutdown drains the server; the process exits after the reply.
 func (s *Server) Shutdown(ctx context.Context, _ *ipcpb.ShutdownRequest) (*ipcpb.ShutdownResponse, error) {
 	if err := s.Close(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -217,4 +218,64 @@ func TestGetStreamAnswersAsGet(t *testing.T) {
 	require.NoError(t, stream.CloseSend())
 	_, err = stream.Recv()
 	assert.ErrorIs(t, err, io.EOF, "the handler returns when the caller closes the stream")
+}
+
+// TestAddPeersJoinsTwoLoneWorkers: two workers that started alone form one swarm once one of them is
+// handed the other's multiaddrs; a malformed multiaddr fails the call with INVALID_ARGUMENT before
+// anything is done, and an unreachable peer is reported per multiaddr, not as an error.
+func TestAddPeersJoinsTwoLoneWorkers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	local := []string{"/ip4/127.0.0.1/tcp/0"}
+	a := testServer(t)
+	_, err := a.AddPeers(ctx, &ipcpb.AddPeersRequest{Maddrs: []string{"/ip4/127.0.0.1/tcp/1/p2p/x"}})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "before Configure: %v", err)
+	ra := configure(t, ctx, a, &ipcpb.NodeConfig{HostMaddrs: local})
+	b := testServer(t)
+	configure(t, ctx, b, &ipcpb.NodeConfig{HostMaddrs: local})
+
+	key := &ipcpb.Key{Data: pack(t, "joined")}
+	exp := dht.SystemClock{}.Now() + 600
+	_, err = a.Store(ctx, &ipcpb.StoreRequest{Item: &ipcpb.StoreItem{Key: key, Value: pack(t, "hello"), Expiration: exp}})
+	require.NoError(t, err)
+	got, err := b.Get(ctx, &ipcpb.GetRequest{Key: key})
+	require.NoError(t, err)
+	require.False(t, got.GetResult().GetFound(), "b is alone: it cannot see a's record yet")
+
+	for _, bad := range []string{"not a multiaddr", "/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/tcp/1/p2p/notapeerid"} {
+		_, err := b.AddPeers(ctx, &ipcpb.AddPeersRequest{Maddrs: append(slices.Clone(ra.GetPeer().GetVisibleMaddrs()), bad)})
+		assert.Equal(t, codes.InvalidArgument, status.Code(err), "%q: %v", bad, err)
+		assert.Contains(t, status.Convert(err).Message(), "maddrs[")
+	}
+	_, err = b.AddPeers(ctx, &ipcpb.AddPeersRequest{})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "no maddrs: %v", err)
+	require.Zero(t, b.node.Stats().RoutingTableSize, "a rejected call added nothing")
+
+	// A peer nobody runs, on a port nobody listens on.
+	const gone = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+	maddrs := append(slices.Clone(ra.GetPeer().GetVisibleMaddrs()), gone)
+	resp, err := b.AddPeers(ctx, &ipcpb.AddPeersRequest{Maddrs: maddrs})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, resp.GetAnswered())
+	require.Len(t, resp.GetPeers(), len(maddrs))
+	for i, o := range resp.GetPeers() {
+		assert.Equal(t, maddrs[i], o.GetMaddr())
+		if i < len(maddrs)-1 {
+			assert.True(t, o.GetConnected(), "%s: %s", o.GetMaddr(), o.GetError())
+		} else {
+			assert.False(t, o.GetConnected(), "the unreachable peer")
+			assert.NotEmpty(t, o.GetError())
+		}
+	}
+
+	got, err = b.Get(ctx, &ipcpb.GetRequest{Key: key})
+	require.NoError(t, err)
+	require.True(t, got.GetResult().GetFound(), "b joined a's swarm")
+	key2 := &ipcpb.Key{Data: pack(t, "from-b")}
+	st, err := b.Store(ctx, &ipcpb.StoreRequest{Item: &ipcpb.StoreItem{Key: key2, Value: pack(t, "hi"), Expiration: exp}})
+	require.NoError(t, err)
+	require.True(t, st.GetResult().GetStored())
+	got, err = a.Get(ctx, &ipcpb.GetRequest{Key: key2})
+	require.NoError(t, err)
+	assert.True(t, got.GetResult().GetFound(), "a sees b's record")
 }

@@ -1967,6 +1967,171 @@ func (x *StatsResponse) GetUptimeSeconds() float64 {
 	return 0
 }
 
+type AddPeersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Multiaddrs of peers to join, each ending in /p2p/<peer id>.
+	Maddrs        []string `protobuf:"bytes,1,rep,name=maddrs,proto3" json:"maddrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPeersRequest) Reset() {
+	*x = AddPeersRequest{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPeersRequest) ProtoMessage() {}
+
+func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPeersRequest.ProtoReflect.Descriptor instead.
+func (*AddPeersRequest) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AddPeersRequest) GetMaddrs() []string {
+	if x != nil {
+		return x.Maddrs
+	}
+	return nil
+}
+
+// AddPeerOutcome is what became of one requested multiaddr.
+type AddPeerOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Maddr string                 `protobuf:"bytes,1,opt,name=maddr,proto3" json:"maddr,omitempty"`
+	// The host connected to the peer. A peer it could not connect to is still kept as an initial peer
+	// (the routing-table refresh tries it again).
+	Connected bool `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	// Why the host could not connect; empty when connected.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPeerOutcome) Reset() {
+	*x = AddPeerOutcome{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPeerOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPeerOutcome) ProtoMessage() {}
+
+func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPeerOutcome.ProtoReflect.Descriptor instead.
+func (*AddPeerOutcome) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AddPeerOutcome) GetMaddr() string {
+	if x != nil {
+		return x.Maddr
+	}
+	return ""
+}
+
+func (x *AddPeerOutcome) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *AddPeerOutcome) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// AddPeersResponse: the peers are kept as initial peers of the node either way; when one answered,
+// the node also looked up its own ID through them.
+type AddPeersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many distinct peers answered a DHT ping.
+	Answered uint32 `protobuf:"varint,1,opt,name=answered,proto3" json:"answered,omitempty"`
+	// One per requested multiaddr, in request order.
+	Peers         []*AddPeerOutcome `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPeersResponse) Reset() {
+	*x = AddPeersResponse{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPeersResponse) ProtoMessage() {}
+
+func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPeersResponse.ProtoReflect.Descriptor instead.
+func (*AddPeersResponse) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AddPeersResponse) GetAnswered() uint32 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+func (x *AddPeersResponse) GetPeers() []*AddPeerOutcome {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
 type ShutdownRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1975,7 +2140,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2152,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2165,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{31}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
 }
 
 type ShutdownResponse struct {
@@ -2011,7 +2176,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2023,7 +2188,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2036,7 +2201,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{32}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
 }
 
 var File_ipcpb_ipc_proto protoreflect.FileDescriptor
@@ -2194,9 +2359,18 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x04rpcs\x18\x05 \x03(\v2\x1b.hivemind.ipc.v1.RPCCounterR\x04rpcs\x12+\n" +
 	"\x11persisted_records\x18\x06 \x01(\x04R\x10persistedRecords\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x03R\x03pid\x12%\n" +
-	"\x0euptime_seconds\x18\b \x01(\x01R\ruptimeSeconds\"\x11\n" +
+	"\x0euptime_seconds\x18\b \x01(\x01R\ruptimeSeconds\")\n" +
+	"\x0fAddPeersRequest\x12\x16\n" +
+	"\x06maddrs\x18\x01 \x03(\tR\x06maddrs\"Z\n" +
+	"\x0eAddPeerOutcome\x12\x14\n" +
+	"\x05maddr\x18\x01 \x01(\tR\x05maddr\x12\x1c\n" +
+	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"e\n" +
+	"\x10AddPeersResponse\x12\x1a\n" +
+	"\banswered\x18\x01 \x01(\rR\banswered\x125\n" +
+	"\x05peers\x18\x02 \x03(\v2\x1f.hivemind.ipc.v1.AddPeerOutcomeR\x05peers\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\x98\x06\n" +
+	"\x10ShutdownResponse2\xe9\x06\n" +
 	"\x06Worker\x12R\n" +
 	"\tConfigure\x12!.hivemind.ipc.v1.ConfigureRequest\x1a\".hivemind.ipc.v1.ConfigureResponse\x12@\n" +
 	"\x03Get\x12\x1b.hivemind.ipc.v1.GetRequest\x1a\x1c.hivemind.ipc.v1.GetResponse\x12J\n" +
@@ -2207,6 +2381,7 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x06PeerID\x12\x1e.hivemind.ipc.v1.PeerIDRequest\x1a\x1f.hivemind.ipc.v1.PeerIDResponse\x12^\n" +
 	"\rVisibleMaddrs\x12%.hivemind.ipc.v1.VisibleMaddrsRequest\x1a&.hivemind.ipc.v1.VisibleMaddrsResponse\x12F\n" +
 	"\x05Stats\x12\x1d.hivemind.ipc.v1.StatsRequest\x1a\x1e.hivemind.ipc.v1.StatsResponse\x12O\n" +
+	"\bAddPeers\x12 .hivemind.ipc.v1.AddPeersRequest\x1a!.hivemind.ipc.v1.AddPeersResponse\x12O\n" +
 	"\bShutdown\x12 .hivemind.ipc.v1.ShutdownRequest\x1a!.hivemind.ipc.v1.ShutdownResponseB-Z+github.com/hivemind-go/hivemind/proto/ipcpbb\x06proto3"
 
 var (
@@ -2221,7 +2396,7 @@ func file_ipcpb_ipc_proto_rawDescGZIP() []byte {
 	return file_ipcpb_ipc_proto_rawDescData
 }
 
-var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_ipcpb_ipc_proto_goTypes = []any{
 	(*NodeConfig)(nil),            // 0: hivemind.ipc.v1.NodeConfig
 	(*DHTParams)(nil),             // 1: hivemind.ipc.v1.DHTParams
@@ -2254,8 +2429,11 @@ var file_ipcpb_ipc_proto_goTypes = []any{
 	(*StatsRequest)(nil),          // 28: hivemind.ipc.v1.StatsRequest
 	(*RPCCounter)(nil),            // 29: hivemind.ipc.v1.RPCCounter
 	(*StatsResponse)(nil),         // 30: hivemind.ipc.v1.StatsResponse
-	(*ShutdownRequest)(nil),       // 31: hivemind.ipc.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 32: hivemind.ipc.v1.ShutdownResponse
+	(*AddPeersRequest)(nil),       // 31: hivemind.ipc.v1.AddPeersRequest
+	(*AddPeerOutcome)(nil),        // 32: hivemind.ipc.v1.AddPeerOutcome
+	(*AddPeersResponse)(nil),      // 33: hivemind.ipc.v1.AddPeersResponse
+	(*ShutdownRequest)(nil),       // 34: hivemind.ipc.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 35: hivemind.ipc.v1.ShutdownResponse
 }
 var file_ipcpb_ipc_proto_depIdxs = []int32{
 	1,  // 0: hivemind.ipc.v1.NodeConfig.dht:type_name -> hivemind.ipc.v1.DHTParams
@@ -2279,31 +2457,34 @@ var file_ipcpb_ipc_proto_depIdxs = []int32{
 	17, // 18: hivemind.ipc.v1.StoreManyRequest.items:type_name -> hivemind.ipc.v1.StoreItem
 	20, // 19: hivemind.ipc.v1.StoreManyResponse.results:type_name -> hivemind.ipc.v1.StoreResult
 	29, // 20: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
-	5,  // 21: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
-	12, // 22: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
-	12, // 23: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
-	15, // 24: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
-	18, // 25: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
-	22, // 26: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
-	24, // 27: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
-	26, // 28: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
-	28, // 29: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
-	31, // 30: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
-	6,  // 31: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
-	14, // 32: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
-	14, // 33: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
-	16, // 34: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
-	21, // 35: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
-	23, // 36: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
-	25, // 37: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
-	27, // 38: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
-	30, // 39: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
-	32, // 40: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	32, // 21: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
+	5,  // 22: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
+	12, // 23: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
+	12, // 24: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
+	15, // 25: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
+	18, // 26: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
+	22, // 27: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
+	24, // 28: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
+	26, // 29: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
+	28, // 30: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
+	31, // 31: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
+	34, // 32: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
+	6,  // 33: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
+	14, // 34: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
+	14, // 35: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
+	16, // 36: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
+	21, // 37: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
+	23, // 38: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
+	25, // 39: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
+	27, // 40: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
+	30, // 41: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
+	33, // 42: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
+	35, // 43: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
+	33, // [33:44] is the sub-list for method output_type
+	22, // [22:33] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_ipcpb_ipc_proto_init() }
@@ -2321,7 +2502,7 @@ func file_ipcpb_ipc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipcpb_ipc_proto_rawDesc), len(file_ipcpb_ipc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,7 @@ const (
 	Worker_PeerID_FullMethodName        = "/hivemind.ipc.v1.Worker/PeerID"
 	Worker_VisibleMaddrs_FullMethodName = "/hivemind.ipc.v1.Worker/VisibleMaddrs"
 	Worker_Stats_FullMethodName         = "/hivemind.ipc.v1.Worker/Stats"
+	Worker_AddPeers_FullMethodName      = "/hivemind.ipc.v1.Worker/AddPeers"
 	Worker_Shutdown_FullMethodName      = "/hivemind.ipc.v1.Worker/Shutdown"
 )
 
@@ -70,6 +71,12 @@ type WorkerClient interface {
 	PeerID(ctx context.Context, in *PeerIDRequest, opts ...grpc.CallOption) (*PeerIDResponse, error)
 	VisibleMaddrs(ctx context.Context, in *VisibleMaddrsRequest, opts ...grpc.CallOption) (*VisibleMaddrsResponse, error)
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// AddPeers hands a running node more peers: the host connects to them and the node adds them to
+	// its initial peers (the routing-table refresh re-contacts them whenever they are missing from the
+	// routing table), pings them and, when one answers, looks up its own ID through them, as bootstrap
+	// does. A malformed multiaddr fails the whole call with INVALID_ARGUMENT before anything is done;
+	// unreachable peers are reported per multiaddr, not as an error.
+	AddPeers(ctx context.Context, in *AddPeersRequest, opts ...grpc.CallOption) (*AddPeersResponse, error)
 	// Shutdown drains the node (stops serving peers, closes the host, flushes state) and then the
 	// process exits. Idempotent.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
@@ -176,6 +183,16 @@ func (c *workerClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *workerClient) AddPeers(ctx context.Context, in *AddPeersRequest, opts ...grpc.CallOption) (*AddPeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddPeersResponse)
+	err := c.cc.Invoke(ctx, Worker_AddPeers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *workerClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ShutdownResponse)
@@ -212,6 +229,12 @@ type WorkerServer interface {
 	PeerID(context.Context, *PeerIDRequest) (*PeerIDResponse, error)
 	VisibleMaddrs(context.Context, *VisibleMaddrsRequest) (*VisibleMaddrsResponse, error)
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// AddPeers hands a running node more peers: the host connects to them and the node adds them to
+	// its initial peers (the routing-table refresh re-contacts them whenever they are missing from the
+	// routing table), pings them and, when one answers, looks up its own ID through them, as bootstrap
+	// does. A malformed multiaddr fails the whole call with INVALID_ARGUMENT before anything is done;
+	// unreachable peers are reported per multiaddr, not as an error.
+	AddPeers(context.Context, *AddPeersRequest) (*AddPeersResponse, error)
 	// Shutdown drains the node (stops serving peers, closes the host, flushes state) and then the
 	// process exits. Idempotent.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -251,6 +274,9 @@ func (UnimplementedWorkerServer) VisibleMaddrs(context.Context, *VisibleMaddrsRe
 }
 func (UnimplementedWorkerServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedWorkerServer) AddPeers(context.Context, *AddPeersRequest) (*AddPeersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddPeers not implemented")
 }
 func (UnimplementedWorkerServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
@@ -427,6 +453,24 @@ func _Worker_Stats_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_AddPeers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddPeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).AddPeers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_AddPeers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).AddPeers(ctx, req.(*AddPeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Worker_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ShutdownRequest)
 	if err := dec(in); err != nil {
@@ -483,6 +527,10 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _Worker_Stats_Handler,
+		},
+		{
+			MethodName: "AddPeers",
+			Handler:    _Worker_AddPeers_Handler,
 		},
 		{
 			MethodName: "Shutdown",

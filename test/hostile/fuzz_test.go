@@ -97,6 +97,9 @@ func (n *simNode) Stats() worker.NodeStats {
 	return worker.NodeStats{RoutingTableSize: s.RoutingTable.NodeIDs, StoredKeys: s.StoredKeys}
 }
 func (n *simNode) Close(context.Context) error { return n.cl.Close() }
+func (n *simNode) AddPeers(context.Context, []string) (worker.AddPeersResult, error) {
+	return worker.AddPeersResult{}, errors.New("simNode: a one-node simulation has no peers to add")
+}
 
 func simNodeFactory(ctx context.Context, spec worker.NodeSpec) (worker.Node, error) {
 	net, err := dhtsim.NewNetwork(dhtsim.Config{})
