@@ -479,11 +479,7 @@ func expirations(ctx context.Context, t *testing.T, a *arena) result {
 // attempt, turned back when none of its items is stored; the honest record must stay.
 func farFutureFlood(ctx context.Context, t *testing.T, a *arena) result {
 	var res result
-	key := dht.MustKey("honest-before-flood")
-	r, err := a.honest.Store(ctx, dht.StoreItem{Key: key, Value: "keep me", Expiration: now() + 3600})
-	if err != nil || !r.Stored || !a.holds(ctx, t, key) {
-		t.Fatalf("honest store did not reach the target: %+v %v", r, err)
-	}
+	key := a.storeHonest(ctx, t, "honest-before-flood")
 	const batch = 4000
 	accepted := 0
 	for b := 0; b*batch < targetMaxStorageEntries+batch; b++ {
@@ -515,11 +511,7 @@ func farFutureFlood(ctx context.Context, t *testing.T, a *arena) result {
 // bound, afterwards.
 func nearHorizonFlood(ctx context.Context, t *testing.T, a *arena) result {
 	var res result
-	key := dht.MustKey("honest-before-near-horizon-flood")
-	r, err := a.honest.Store(ctx, dht.StoreItem{Key: key, Value: "keep me", Expiration: now() + 3600})
-	if err != nil || !r.Stored || !a.holds(ctx, t, key) {
-		t.Fatalf("honest store did not reach the target: %+v %v", r, err)
-	}
+	key := a.storeHonest(ctx, t, "honest-before-near-horizon-flood")
 	const batch = 4000
 	exp := now() + dht.DefaultMaxExpirationHorizon.Seconds() - 60
 	accepted := 0
@@ -544,6 +536,17 @@ func nearHorizonFlood(ctx context.Context, t *testing.T, a *arena) result {
 	}
 	res.notes = append(res.notes, fmt.Sprintf("accepted=%d kept=%d bound=%d honest-record-kept=%v", accepted, kept, targetMaxStorageEntries, honestKept))
 	return res
+}
+
+// storeHonest stores, through the honest peer, a record under name expiring in an hour, and
+// checks that the target holds it.
+func (a *arena) storeHonest(ctx context.Context, t *testing.T, name string) dht.Key {
+	key := dht.MustKey(name)
+	r, err := a.honest.Store(ctx, dht.StoreItem{Key: key, Value: "keep me", Expiration: now() + 3600})
+	if err != nil || !r.Stored || !a.holds(ctx, t, key) {
+		t.Fatalf("honest store did not reach the target: %+v %v", r, err)
+	}
+	return key
 }
 
 // floodBatch sends the target one STORE of n one-byte regular records, keys prefix-0 … prefix-(n-1),
