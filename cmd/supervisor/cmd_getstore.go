@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -21,7 +22,8 @@ const getAbout = `Joins the DHT as a short-lived client-mode node (a worker proc
 --initial-peers), looks KEY up and prints JSON: {"key", "found", "value", "expiration_time"}.
 KEY is a string key (hivemind's dht.get("KEY")); --raw-key uses its bytes as a Python bytes key.
 Values are decoded from msgpack: bytes print as {"$bytes": "<base64>"}, tuples as {"$tuple": [...]};
-a dictionary value prints as {subkey: {"value", "expiration_time"}}. Multiaddrs given after
+a dictionary value prints as {subkey: {"value", "expiration_time"}} when its subkeys are distinct
+strings, as {"$map": [[subkey, {"value", "expiration_time"}], ...]} otherwise. Multiaddrs given after
 --initial-peers as separate arguments are taken as more initial peers.`
 
 const storeAbout = `Joins the DHT as a short-lived client-mode node (a worker process bootstrapping from
@@ -158,7 +160,11 @@ func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*orderedO
 		}
 		want = b
 	}
+	// The dictionary prints as a JSON object keyed by subkey when its subkeys are distinct strings,
+	// and as {"$map": [[subkey, entry], ...]} otherwise.
 	dict := orderedObject{}
+	plain := true
+	var pairs [][]any
 	for _, e := range res.Dictionary {
 		v, err := msgpack.Unmarshal(e.Value)
 		if err != nil {
@@ -179,11 +185,17 @@ func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*orderedO
 			return nil, fmt.Errorf("subkey is not valid msgpack: %w", err)
 		}
 		name, ok := sub.(string)
-		if !ok {
-			b, _ := json.Marshal(toJSON(sub))
-			name = string(b)
+		if !ok || slices.Contains(dict.keys, name) {
+			plain = false
 		}
 		dict.keys, dict.values = append(dict.keys, name), append(dict.values, entry)
+		pairs = append(pairs, []any{toJSON(sub), entry})
+	}
+	if !plain {
+		// Subkeys that are not all distinct strings (an int 1 next to a string "1", two encodings
+		// of one string) cannot key a JSON object: the form of a map with such keys, as --value
+		// reads it.
+		dict = orderedObject{keys: []string{tagMap}, values: []any{pairs}}
 	}
 	if hasSubkey {
 		add("found", false)

@@ -131,15 +131,12 @@ func FuzzGetJSON(f *testing.F) {
 			return
 		}
 		checkPrinted(t, out)
-		d, ok := field(t, out, "value").(orderedObject)
-		if !ok || len(d.values) != len(entries) {
-			t.Fatalf("dictionary printed as %#v, want %d entries", field(t, out, "value"), len(entries))
-		}
+		printed := printedEntries(t, field(t, out, "value"), len(entries))
 		for i, e := range entries {
 			want, _ := msgpack.Unmarshal(e.Value)
-			entry, ok := d.values[i].(orderedObject)
-			if !ok || len(entry.keys) == 0 || entry.keys[0] != "value" {
-				t.Fatalf("entry %d printed as %#v", i, d.values[i])
+			entry := printed[i]
+			if len(entry.keys) == 0 || entry.keys[0] != "value" {
+				t.Fatalf("entry %d printed as %#v", i, entry)
 			}
 			checkRoundTrip(t, "entry value", want, entry.values[0])
 		}
@@ -159,6 +156,47 @@ func FuzzGetJSON(f *testing.F) {
 		want, _ := msgpack.Unmarshal(val1)
 		checkRoundTrip(t, "subkey value", want, field(t, out, "value"))
 	})
+}
+
+// printedEntries returns the entries of a printed dictionary, in order: an object keyed by distinct
+// subkey strings, or a {"$map": [[subkey, entry], ...]} when the subkeys are not distinct strings.
+func printedEntries(t *testing.T, printed any, n int) []orderedObject {
+	t.Helper()
+	d, ok := printed.(orderedObject)
+	if !ok {
+		t.Fatalf("dictionary printed as %#v", printed)
+	}
+	var out []orderedObject
+	if len(d.keys) == 1 && d.keys[0] == tagMap {
+		pairs, ok := d.values[0].([][]any)
+		if !ok {
+			t.Fatalf("dictionary printed as %#v", printed)
+		}
+		for _, p := range pairs {
+			e, ok := p[1].(orderedObject)
+			if len(p) != 2 || !ok {
+				t.Fatalf("dictionary pair printed as %#v", p)
+			}
+			out = append(out, e)
+		}
+	} else {
+		seen := map[string]bool{}
+		for i, k := range d.keys {
+			if seen[k] {
+				t.Fatalf("dictionary printed with the subkey %q twice: %#v", k, d)
+			}
+			seen[k] = true
+			e, ok := d.values[i].(orderedObject)
+			if !ok {
+				t.Fatalf("entry %q printed as %#v", k, d.values[i])
+			}
+			out = append(out, e)
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("dictionary printed as %#v, want %d entries", d, n)
+	}
+	return out
 }
 
 // checkPrinted marshals a rendering as printJSON does.

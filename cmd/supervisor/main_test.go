@@ -85,6 +85,14 @@ func TestGetJSONShapes(t *testing.T) {
 		{Subkey: pack("alice"), Value: pack(1), Expiration: 10},
 		{Subkey: pack(int64(7)), Value: pack([]byte{1}), Expiration: 20},
 	}}
+	strDict := &dht.Result{IsDictionary: true, Expiration: 20, Dictionary: []dht.DictionaryEntry{
+		{Subkey: pack("alice"), Value: pack(1), Expiration: 10},
+		{Subkey: pack("bob"), Value: pack(2), Expiration: 20},
+	}}
+	oneDict := &dht.Result{IsDictionary: true, Expiration: 20, Dictionary: []dht.DictionaryEntry{
+		{Subkey: pack("1"), Value: pack(1), Expiration: 10},
+		{Subkey: pack(int64(1)), Value: pack(2), Expiration: 20},
+	}}
 	tests := []struct {
 		name      string
 		res       *dht.Result
@@ -94,7 +102,9 @@ func TestGetJSONShapes(t *testing.T) {
 	}{
 		{name: "missing", want: `{"key":"k","found":false}`},
 		{name: "regular", res: &dht.Result{Value: pack("v"), Expiration: 5}, want: `{"key":"k","found":true,"value":"v","expiration_time":5}`},
-		{name: "dictionary", res: dict, want: `{"key":"k","found":true,"value":{"alice":{"value":1,"expiration_time":10},"7":{"value":{"$bytes":"AQ=="},"expiration_time":20}},"expiration_time":20}`},
+		{name: "dictionary of string subkeys", res: strDict, want: `{"key":"k","found":true,"value":{"alice":{"value":1,"expiration_time":10},"bob":{"value":2,"expiration_time":20}},"expiration_time":20}`},
+		{name: "dictionary with an int subkey", res: dict, want: `{"key":"k","found":true,"value":{"$map":[["alice",{"value":1,"expiration_time":10}],[7,{"value":{"$bytes":"AQ=="},"expiration_time":20}]]},"expiration_time":20}`},
+		{name: "subkeys 1 and \"1\"", res: oneDict, want: `{"key":"k","found":true,"value":{"$map":[["1",{"value":1,"expiration_time":10}],[1,{"value":2,"expiration_time":20}]]},"expiration_time":20}`},
 		{name: "one subkey", res: dict, hasSubkey: true, subkey: "alice", want: `{"key":"k","subkey":"alice","found":true,"value":1,"expiration_time":10}`},
 		{name: "absent subkey", res: dict, hasSubkey: true, subkey: "bob", want: `{"key":"k","subkey":"bob","found":false}`},
 	}
