@@ -74,6 +74,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			RoutingTableSize int      `json:"routing_table_size"`
 			StoredKeys       int      `json:"stored_keys"`
 			ConnectedPeers   int      `json:"connected_peers"`
+			Alone            bool     `json:"alone"`
 		} `json:"slots"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
@@ -87,7 +88,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if s.Error != "" {
 			last = s.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.State, s.PID, s.PeerID,
+		state := s.State
+		if s.Alone {
+			state += " (alone)" // started with no other slot to join; ipc hands it peers once one runs
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, state, s.PID, s.PeerID,
 			s.Restarts, s.RoutingTableSize, s.StoredKeys, s.ConnectedPeers, last)
 	}
 	if err := tw.Flush(); err != nil {

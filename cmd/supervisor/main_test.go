@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -227,4 +229,19 @@ func TestRunPrintsTheSummaryAfterTheLastReadyWorker(t *testing.T) {
 	out = buf.String()
 	assert.Equal(t, 1, strings.Count(out, "workers ready"), out)
 	assert.Contains(t, out, "worker-2: restart 1")
+}
+
+// TestStatusMarksALoneWorker: a slot whose worker started alone shows it in the STATE column.
+func TestStatusMarksALoneWorker(t *testing.T) {
+	body := `{"pid":7,"state_dir":"s","slots":[` +
+		`{"name":"worker-1","state":"running","pid":11,"peer_id":"QmA","alone":true},` +
+		`{"name":"worker-2","state":"running","pid":12,"peer_id":"QmB"}]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) }))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, runStatus(context.Background(), []string{"--admin-addr", strings.TrimPrefix(srv.URL, "http://")}, &stdout, &stderr))
+	lines := strings.Split(stdout.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 4, stdout.String())
+	assert.Contains(t, lines[2], "running (alone)")
+	assert.NotContains(t, lines[3], "alone")
 }
