@@ -502,12 +502,12 @@ func TestFairStoragePersistedOwners(t *testing.T) {
 	p := &checkedPersister{t: t}
 	net := newLoopNet()
 	n := persistNode(t, net, clock, p)
-	value := pmp(t, 1)
+	value := dictMarshal(t, 1)
 	k1, k2, dict := HashID([]byte("k1")), HashID([]byte("k2")), HashID([]byte("dict"))
 	storeAs(t, n, "peer-a", []wireItem{{key: k1, tag: []byte(TagRegular), value: value, expiration: 2000}})
 	storeAs(t, n, "peer-b", []wireItem{{key: k2, tag: []byte(TagRegular), value: value, expiration: 2000}})
-	storeAs(t, n, "peer-a", []wireItem{{key: dict, tag: pmp(t, "x"), value: value, expiration: 2000}})
-	storeAs(t, n, "peer-b", []wireItem{{key: dict, tag: pmp(t, "y"), value: value, expiration: 2100}})
+	storeAs(t, n, "peer-a", []wireItem{{key: dict, tag: dictMarshal(t, "x"), value: value, expiration: 2000}})
+	storeAs(t, n, "peer-b", []wireItem{{key: dict, tag: dictMarshal(t, "y"), value: value, expiration: 2100}})
 	for key, want := range map[ID]PeerID{k1: "peer-a", k2: "peer-b", dict: "peer-b"} {
 		if r, ok := p.Record(key); !ok || r.Owner != want {
 			t.Errorf("persisted %v with owner %q, want %q", key, r.Owner, want)

@@ -179,7 +179,7 @@ func (s *handoffSelector) selectKeys(keys []ID) [][]int {
 // since keys was taken are left out.
 func (n *Node) handoffItems(keys []ID, selected [][]int, now float64) map[int]wireItem {
 	var union []int
-	seen := make(map[int]bool)
+	seen := make([]bool, len(keys))
 	for _, s := range selected {
 		for _, ki := range s {
 			if !seen[ki] {

@@ -107,11 +107,11 @@ func TestHandoffToNewNode(t *testing.T) {
 		now := s.clock.Now()
 		old.mu.Lock()
 		for i := range 20 {
-			_, _ = old.storage.Store(HashID(fmt.Appendf(nil, "k%d", i)), pmp(t, i), now+100, now)
+			_, _ = old.storage.Store(HashID(fmt.Appendf(nil, "k%d", i)), dictMarshal(t, i), now+100, now)
 		}
-		_, _ = old.storage.StoreSubkey(HashID([]byte("dict")), pmp(t, "a"), pmp(t, 1), now+50, now)
-		_, _ = old.storage.StoreSubkey(HashID([]byte("dict")), pmp(t, "b"), pmp(t, 2), now+60, now)
-		_, _ = old.cache.Store(HashID([]byte("cached")), pmp(t, 0), now+100, now)
+		_, _ = old.storage.StoreSubkey(HashID([]byte("dict")), dictMarshal(t, "a"), dictMarshal(t, 1), now+50, now)
+		_, _ = old.storage.StoreSubkey(HashID([]byte("dict")), dictMarshal(t, "b"), dictMarshal(t, 2), now+60, now)
+		_, _ = old.cache.Store(HashID([]byte("cached")), dictMarshal(t, 0), now+100, now)
 		old.mu.Unlock()
 
 		s.add(t, Config{Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1, InitialPeers: []PeerID{testPeer(0)}})

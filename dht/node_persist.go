@@ -17,7 +17,8 @@ type localWrite struct {
 }
 
 // applyWrites stores validated items (a nil entry is a refused item) and answers one boolean per
-// item. With a Persister, the new state of every storage key they changed is persisted in one
+// item. With a Persister, the new state of every storage key they changed (taken after the key's
+// last item, so a dictionary is packed once per request, not once per subkey) is persisted in one
 // Persist call before it returns, and an item whose key could not be persisted is answered false.
 // The state lock is taken per item; persistMu, held throughout when an item is for the storage,
 // orders the Persist calls.
@@ -31,9 +32,18 @@ func (n *Node) applyWrites(ws []*localWrite) []bool {
 		p = nil // nothing for the storage: the cache is not persisted
 	}
 	var (
-		batch []PersistedRecord
-		at    map[ID]int // index in batch, by key
+		batch   []PersistedRecord
+		last    map[ID]int  // the index of each storage key's last item
+		changed map[ID]bool // the storage keys an item changed
 	)
+	if p != nil {
+		last, changed = make(map[ID]int), make(map[ID]bool)
+		for i, w := range ws {
+			if w != nil && !w.inCache {
+				last[w.item.key] = i
+			}
+		}
+	}
 	for i, w := range ws {
 		if w == nil {
 			continue
@@ -41,22 +51,18 @@ func (n *Node) applyWrites(ws []*localWrite) []bool {
 		now := n.now()
 		n.mu.Lock()
 		s := n.target(w.inCache)
-		var changed bool
+		var some bool
 		if w.dict != nil {
-			ok[i], changed = n.storeDictionaryLocked(s, w.from, w.item.key, w.dict, now)
+			ok[i], some = n.storeDictionaryLocked(s, w.from, w.item.key, w.dict, now)
 		} else {
 			ok[i] = n.storeItemLocked(s, w.from, w.item, now)
-			changed = ok[i]
+			some = ok[i]
 		}
-		if p != nil && changed && !w.inCache {
-			if r, live := n.storage.persisted(w.item.key, now); live {
-				if at == nil {
-					at = make(map[ID]int)
-				}
-				if j, seen := at[r.Key]; seen {
-					batch[j] = r // the latest state of the key wins
-				} else {
-					at[r.Key] = len(batch)
+		if p != nil && !w.inCache {
+			key := w.item.key
+			changed[key] = changed[key] || some
+			if last[key] == i && changed[key] {
+				if r, live := n.storage.persisted(key, now); live {
 					batch = append(batch, r)
 				}
 			}
@@ -69,11 +75,12 @@ func (n *Node) applyWrites(ws []*localWrite) []bool {
 	if err := p.Persist(batch); err != nil {
 		n.log.Warn("dht: persisting stored records failed; the items are answered false",
 			"records", len(batch), "err", err)
+		failed := make(map[ID]bool, len(batch))
+		for _, r := range batch {
+			failed[r.Key] = true
+		}
 		for i, w := range ws {
-			if w == nil || w.inCache {
-				continue
-			}
-			if _, seen := at[w.item.key]; seen {
+			if w != nil && !w.inCache && failed[w.item.key] {
 				ok[i] = false
 			}
 		}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/proto/dhtpb"
 )
 
@@ -66,15 +66,6 @@ func storeReq(items ...wireItem) *dhtpb.StoreRequest {
 	return req
 }
 
-func pmp(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // persistNode starts a lone node on net with persister p.
 func persistNode(t testing.TB, net *loopNet, clock Clock, p Persister) *Node {
 	t.Helper()
@@ -106,7 +97,7 @@ func TestPersistReplicaAndReload(t *testing.T) {
 		}
 	}
 	plain, ok := p.Record(MustKey("plain").ID())
-	if !ok || plain.Kind != ValueRegular || !bytes.Equal(plain.Value, pmp(t, "v1")) || plain.Expiration != now+100 {
+	if !ok || plain.Kind != ValueRegular || !bytes.Equal(plain.Value, dictMarshal(t, "v1")) || plain.Expiration != now+100 {
 		t.Fatalf("persisted plain record: %+v, %v", plain, ok)
 	}
 	dict, ok := p.Record(MustKey("dict").ID())
@@ -131,7 +122,7 @@ func TestPersistReplicaAndReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := resp.Results[0]; r.Type != dhtpb.ResultType_FOUND_REGULAR || !bytes.Equal(r.Value, pmp(t, "v1")) || r.ExpirationTime != now+100 {
+	if r := resp.Results[0]; r.Type != dhtpb.ResultType_FOUND_REGULAR || !bytes.Equal(r.Value, dictMarshal(t, "v1")) || r.ExpirationTime != now+100 {
 		t.Errorf("plain after the reload: %v", r)
 	}
 	if r := resp.Results[1]; r.Type != dhtpb.ResultType_NOT_FOUND {
@@ -150,7 +141,7 @@ func TestPersistWrites(t *testing.T) {
 	ctx := t.Context()
 	key, cached := HashID([]byte("k")), HashID([]byte("c"))
 	regular := func(k ID, v any, exp float64) wireItem {
-		return wireItem{key: k, tag: []byte(TagRegular), value: pmp(t, v), expiration: exp}
+		return wireItem{key: k, tag: []byte(TagRegular), value: dictMarshal(t, v), expiration: exp}
 	}
 	handle := func(items ...wireItem) []bool {
 		t.Helper()
@@ -169,7 +160,7 @@ func TestPersistWrites(t *testing.T) {
 	if p.Writes() != 1 || p.Len() != 1 {
 		t.Fatalf("one request, one write of one key: %d writes, %d records", p.Writes(), p.Len())
 	}
-	if r, _ := p.Record(key); !bytes.Equal(r.Value, pmp(t, "two")) || r.Expiration != 1300 {
+	if r, _ := p.Record(key); !bytes.Equal(r.Value, dictMarshal(t, "two")) || r.Expiration != 1300 {
 		t.Errorf("the key's last state is persisted, got %+v", r)
 	}
 	if _, ok := p.Record(cached); ok {
@@ -181,7 +172,7 @@ func TestPersistWrites(t *testing.T) {
 		wireItem{key: key, tag: []byte(TagDictionary), value: []byte{0xc1}, expiration: 1400}); ok[0] || ok[1] || ok[2] {
 		t.Fatalf("answers %v, want all refused", ok)
 	}
-	if r, _ := p.Record(key); p.Writes() != 1 || !bytes.Equal(r.Value, pmp(t, "two")) {
+	if r, _ := p.Record(key); p.Writes() != 1 || !bytes.Equal(r.Value, dictMarshal(t, "two")) {
 		t.Errorf("a refused store wrote: %d writes, record %+v", p.Writes(), r)
 	}
 
@@ -189,7 +180,7 @@ func TestPersistWrites(t *testing.T) {
 	if r, err := n.Store(ctx, StoreItem{Key: MustKey("own"), Value: 7, Expiration: 1500}); err != nil || !r.Stored {
 		t.Fatal(r, err)
 	}
-	if r, ok := p.Record(MustKey("own").ID()); !ok || !bytes.Equal(r.Value, pmp(t, 7)) {
+	if r, ok := p.Record(MustKey("own").ID()); !ok || !bytes.Equal(r.Value, dictMarshal(t, 7)) {
 		t.Errorf("own replica: %+v, %v", r, ok)
 	}
 
@@ -201,6 +192,38 @@ func TestPersistWrites(t *testing.T) {
 	}
 	if r, err := n.Store(ctx, StoreItem{Key: MustKey("own"), Value: 8, Expiration: 1700}); err != nil || r.Stored {
 		t.Errorf("own replica with a failing Persister: %+v, %v", r, err)
+	}
+}
+
+// TestPersistSubkeysOfOneRequest: the subkeys of one dictionary sent in one STORE, interleaved with
+// another key's items and a refused one, reach the Persister as one write holding each key's final
+// state (the dictionary is packed once for the request, not once per subkey).
+func TestPersistSubkeysOfOneRequest(t *testing.T) {
+	clock := &fakeClock{now: 1000}
+	p := &checkedPersister{t: t}
+	n := persistNode(t, newLoopNet(), clock, p)
+	dict, plain := HashID([]byte("dict")), HashID([]byte("plain"))
+	var items []wireItem
+	for i := range 50 {
+		items = append(items,
+			wireItem{key: dict, tag: dictMarshal(t, i), value: dictMarshal(t, i), expiration: 2000 + float64(i)},
+			wireItem{key: plain, tag: []byte(TagRegular), value: dictMarshal(t, i), expiration: 1500 + float64(i)})
+	}
+	items = append(items, wireItem{key: dict, tag: dictMarshal(t, 0), value: dictMarshal(t, "older"), expiration: 1900})
+	got := storeAs(t, n, "peer", items)
+	if want := append(slices.Repeat([]bool{true}, 100), false); !slices.Equal(got, want) {
+		t.Fatalf("answers %v, want %v", got, want)
+	}
+	if p.Writes() != 1 || p.Len() != 2 {
+		t.Fatalf("one request, one write of two keys: %d writes, %d records", p.Writes(), p.Len())
+	}
+	if r, _ := p.Record(plain); !bytes.Equal(r.Value, dictMarshal(t, 49)) || r.Expiration != 1549 {
+		t.Errorf("the regular key's last state is persisted, got %+v", r)
+	}
+	r, _ := p.Record(dict)
+	d, err := UnpackDictionary(r.Value)
+	if err != nil || len(d.Items(clock.Now())) != 50 || r.Expiration != 2049 || r.Owner != "peer" {
+		t.Errorf("persisted dictionary %+v (%v), want its 50 subkeys", r, err)
 	}
 }
 
@@ -219,8 +242,8 @@ func TestPersistConcurrentStores(t *testing.T) {
 		wg.Go(func() {
 			exp := 2000 + float64(exps[i])
 			items := []wireItem{
-				{key: regular, tag: []byte(TagRegular), value: pmp(t, exps[i]), expiration: exp},
-				{key: dict, tag: pmp(t, i), value: pmp(t, i), expiration: exp},
+				{key: regular, tag: []byte(TagRegular), value: dictMarshal(t, exps[i]), expiration: exp},
+				{key: dict, tag: dictMarshal(t, i), value: dictMarshal(t, i), expiration: exp},
 			}
 			if _, err := n.HandleStore(ctx, PeerID(fmt.Sprint("peer-", i)), storeReq(items...)); err != nil {
 				t.Error(err)
@@ -239,7 +262,7 @@ func TestPersistConcurrentStores(t *testing.T) {
 		want = append(want, r)
 	}
 	n.mu.Unlock()
-	if want[0].Expiration != 2000+writers-1 || !bytes.Equal(want[0].Value, pmp(t, writers-1)) {
+	if want[0].Expiration != 2000+writers-1 || !bytes.Equal(want[0].Value, dictMarshal(t, writers-1)) {
 		t.Fatalf("storage holds %+v, want the newest value", want[0])
 	}
 	for _, w := range want {
@@ -260,11 +283,11 @@ func TestPersistLoad(t *testing.T) {
 	clock := &fakeClock{now: 1000}
 	p := &checkedPersister{t: t, extra: []PersistedRecord{
 		{Key: HashID([]byte("bad dict")), Kind: ValueDictionary, Value: []byte{0xc1}, Expiration: 2000},
-		{Key: HashID([]byte("bad kind")), Kind: 9, Value: pmp(t, 1), Expiration: 2000},
+		{Key: HashID([]byte("bad kind")), Kind: 9, Value: dictMarshal(t, 1), Expiration: 2000},
 	}}
 	for i := range 10 {
 		_ = p.MemoryPersister.Persist([]PersistedRecord{{
-			Key: HashID(fmt.Appendf(nil, "k%d", i)), Kind: ValueRegular, Value: pmp(t, i), Expiration: 995 + float64(i),
+			Key: HashID(fmt.Appendf(nil, "k%d", i)), Kind: ValueRegular, Value: dictMarshal(t, i), Expiration: 995 + float64(i),
 		}})
 	}
 	n, err := New(Config{Clock: clock, Logger: quietLogger(), RefreshInterval: -1, Persister: p, MaxStorageEntries: 3},

@@ -196,10 +196,8 @@ func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 		n.mu.Unlock()
 		return
 	}
-	if old, ok := n.table.IDByPeer(peer); ok && old != id {
-		if holder, ok := n.table.PeerByID(old); ok && holder == peer {
-			n.table.Delete(old) // one node ID per peer: the newest announcement wins
-		}
+	if old, ok := n.table.idHeldBy(peer); ok && old != id {
+		n.table.Delete(old) // one node ID per peer: the newest announcement wins
 	}
 	startHandoff := false
 	if _, inTable := n.table.PeerByID(id); !inTable {

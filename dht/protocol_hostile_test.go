@@ -137,16 +137,6 @@ func packedDictionary(t *testing.T, value []byte, now float64, exps ...float64) 
 	return d.Pack(now)
 }
 
-// storeFrom delivers a STORE of regular values from a client-mode sender and returns store_ok.
-func storeFrom(t *testing.T, n *Node, items []wireItem) []bool {
-	t.Helper()
-	resp, err := n.HandleStore(t.Context(), "client", storeReq(items...))
-	if err != nil {
-		t.Fatalf("store: %v", err)
-	}
-	return resp.GetStoreOk()
-}
-
 // TestStoreExpirationHorizon: inbound items expiring beyond now + MaxExpirationHorizon (+ the clock
 // discrepancy) are refused one by one, in the storage and the cache, for regular values, subkeys
 // and whole dictionaries; items within it are stored; a negative horizon disables the check.
@@ -187,7 +177,7 @@ func TestStoreExpirationHorizon(t *testing.T) {
 		}
 		items = append(items, it)
 	}
-	got := storeFrom(t, n, items)
+	got := storeAs(t, n, "client", items)
 	for i, c := range cases {
 		if i >= len(got) || got[i] != c.want {
 			t.Errorf("%s: store_ok = %v, want %v", c.name, got, c.want)
@@ -204,7 +194,7 @@ func TestStoreExpirationHorizon(t *testing.T) {
 	n.mu.Unlock()
 
 	open := s.add(t, Config{Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1, MaxExpirationHorizon: -1})
-	if got := storeFrom(t, open, items[3:4]); !slices.Equal(got, []bool{true}) {
+	if got := storeAs(t, open, "client", items[3:4]); !slices.Equal(got, []bool{true}) {
 		t.Errorf("with the horizon disabled a 1e300 expiration: store_ok = %v", got)
 	}
 }
@@ -227,7 +217,7 @@ func TestFarFutureFloodKeepsHonestRecords(t *testing.T) {
 			now := s.clock.Now()
 			value := []byte(mp(t, 1))
 			honest := HashID([]byte("honest"))
-			if got := storeFrom(t, n, []wireItem{{key: honest, tag: []byte(TagRegular), value: value, expiration: now + 3600}}); !slices.Equal(got, []bool{true}) {
+			if got := storeAs(t, n, "client", []wireItem{{key: honest, tag: []byte(TagRegular), value: value, expiration: now + 3600}}); !slices.Equal(got, []bool{true}) {
 				t.Fatalf("honest store: %v", got)
 			}
 			var flood []wireItem
@@ -235,7 +225,7 @@ func TestFarFutureFloodKeepsHonestRecords(t *testing.T) {
 				flood = append(flood, wireItem{key: HashID(fmt.Appendf(nil, "forever-%d", i)), tag: []byte(TagRegular), value: value, expiration: 1e300})
 			}
 			accepted := 0
-			for _, ok := range storeFrom(t, n, flood) {
+			for _, ok := range storeAs(t, n, "client", flood) {
 				if ok {
 					accepted++
 				}

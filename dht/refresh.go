@@ -85,13 +85,8 @@ func (n *Node) reconnectInitialPeers(ctx context.Context) int {
 	var absent []PeerID
 	n.mu.Lock()
 	for _, p := range n.initialPeers {
-		if p == n.self {
+		if _, held := n.table.idHeldBy(p); held || p == n.self {
 			continue
-		}
-		if id, ok := n.table.IDByPeer(p); ok {
-			if q, ok := n.table.PeerByID(id); ok && q == p {
-				continue
-			}
 		}
 		absent = append(absent, p)
 	}

@@ -167,6 +167,16 @@ func (t *RoutingTable) IDByPeer(peer PeerID) (ID, bool) {
 	return id, ok
 }
 
+// idHeldBy returns the node ID the table holds under peer: IDByPeer's, unless that entry is stale
+// (the node has been re-announced under another peer since).
+func (t *RoutingTable) idHeldBy(peer PeerID) (ID, bool) {
+	id, ok := t.nodeOf[peer]
+	if !ok || t.peerOf[id] != peer {
+		return ID{}, false
+	}
+	return id, true
+}
+
 // BucketIndex returns the index of the bucket whose range contains id.
 func (t *RoutingTable) BucketIndex(id ID) int {
 	return sort.Search(len(t.buckets), func(i int) bool { return t.buckets[i].lower.Cmp(id) > 0 }) - 1

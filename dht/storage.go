@@ -184,14 +184,25 @@ func (s *LocalStorage) Get(key ID, now float64) (LocalEntry, bool) {
 
 // entry converts a record, packing (and so expiring the subkeys of) a dictionary.
 func (s *LocalStorage) entry(e Entry[ID, localValue], now float64) LocalEntry {
+	kind, value := s.pack(e, now)
+	out := LocalEntry{Key: e.Key, Kind: kind, Value: value, Expiration: e.Expiration}
+	if e.Value.dict != nil {
+		out.Dictionary = e.Value.dict.Clone()
+	}
+	return out
+}
+
+// pack returns a record's kind and the value rpc_find serves: a regular value's bytes, or the
+// packed dictionary (Pack drops its expired subkeys, so the record is recosted).
+func (s *LocalStorage) pack(e Entry[ID, localValue], now float64) (ValueKind, []byte) {
 	if e.Value.dict == nil {
-		return LocalEntry{Key: e.Key, Kind: ValueRegular, Value: e.Value.regular, Expiration: e.Expiration}
+		return ValueRegular, e.Value.regular
 	}
 	packed := e.Value.dict.Pack(now)
 	if te := s.ts.entryOf(e.Key); te != nil {
-		s.ts.recost(te) // Pack dropped the expired subkeys
+		s.ts.recost(te)
 	}
-	return LocalEntry{Key: e.Key, Kind: ValueDictionary, Value: packed, Dictionary: e.Value.dict.Clone(), Expiration: e.Expiration}
+	return ValueDictionary, packed
 }
 
 // Contains reports whether a live record is stored under key.
@@ -247,15 +258,8 @@ func (s *LocalStorage) persisted(key ID, now float64) (PersistedRecord, bool) {
 	if !ok {
 		return PersistedRecord{}, false
 	}
-	owner := PeerID(s.ts.ownerOf(key))
-	if e.Value.dict == nil {
-		return PersistedRecord{Key: key, Kind: ValueRegular, Value: e.Value.regular, Expiration: e.Expiration, Owner: owner}, true
-	}
-	packed := e.Value.dict.Pack(now)
-	if te := s.ts.entryOf(key); te != nil {
-		s.ts.recost(te)
-	}
-	return PersistedRecord{Key: key, Kind: ValueDictionary, Value: packed, Expiration: e.Expiration, Owner: owner}, true
+	kind, value := s.pack(e, now)
+	return PersistedRecord{Key: key, Kind: kind, Value: value, Expiration: e.Expiration, Owner: PeerID(s.ts.ownerOf(key))}, true
 }
 
 // keyCursor is a position in a LocalStorage's iteration order (keysAfter).
