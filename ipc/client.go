@@ -62,13 +62,22 @@ func NewClient(cc grpc.ClientConnInterface, done <-chan struct{}) *Client {
 	return &Client{src: fixedSource{cc: cc, done: done}}
 }
 
-func (c *Client) stub(ctx context.Context, op string) (ipcpb.WorkerClient, error) {
+// conn returns the connection to call for op, or why there is none (ctx ended, no worker).
+func (c *Client) conn(ctx context.Context, op string) (grpc.ClientConnInterface, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(op, err)
 	}
 	cc, err := c.src.conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ipc: %s: %w", op, err)
+	}
+	return cc, nil
+}
+
+func (c *Client) stub(ctx context.Context, op string) (ipcpb.WorkerClient, error) {
+	cc, err := c.conn(ctx, op)
+	if err != nil {
+		return nil, err
 	}
 	return ipcpb.NewWorkerClient(cc), nil
 }
@@ -78,12 +87,9 @@ func (c *Client) stub(ctx context.Context, op string) (ipcpb.WorkerClient, error
 // answers is retried once as a unary call with the same context (Get is a read: asking twice is
 // safe); a typed worker error (a dht sentinel) is the worker's answer and is not retried.
 func (c *Client) Get(ctx context.Context, key dht.Key, opts dht.GetOptions) (*dht.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, ctxError("Get", err)
-	}
-	cc, err := c.src.conn(ctx)
+	cc, err := c.conn(ctx, "Get")
 	if err != nil {
-		return nil, fmt.Errorf("ipc: Get: %w", err)
+		return nil, err
 	}
 	req := &ipcpb.GetRequest{Key: keyToProto(key), Options: getOptionsToProto(opts)}
 	var resp *ipcpb.GetResponse
@@ -259,12 +265,9 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 // Health checks that the worker process serves (the gRPC health service), bounded by ctx: a stopped
 // or hung worker fails with ErrDeadlineExceeded.
 func (c *Client) Health(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return ctxError("Health", err)
-	}
-	cc, err := c.src.conn(ctx)
+	cc, err := c.conn(ctx, "Health")
 	if err != nil {
-		return fmt.Errorf("ipc: Health: %w", err)
+		return err
 	}
 	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: ipcpb.HealthService})
 	if err != nil {

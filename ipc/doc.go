@@ -22,8 +22,9 @@
 // a go-plugin client starts once.
 //
 // Client implements dht.Client (Get, GetMany, Store, StoreMany) plus PeerID, VisibleMaddrs, Stats,
-// Health, AddPeers (hand a running worker more peers to join) and Shutdown. Every method takes ctx first; its deadline and cancellation reach the worker's
-// handler. A validator's rejection is a false StoreResult, never an error. Errors are typed:
+// Health, AddPeers (hand a running worker more peers to join) and Shutdown. Every method takes ctx
+// first; its deadline and cancellation reach the worker's handler. A validator's rejection is a
+// false StoreResult, never an error. Errors are typed:
 // ErrWorkerGone, ErrRestarting, ErrDeadlineExceeded (and context.DeadlineExceeded), ErrCanceled,
 // ErrInvalidArgument, ErrNotConfigured, ErrGaveUp, ErrStopped, ErrRemote; a dht sentinel the worker
 // returned (dht.ErrInvalidKey, dht.ErrNoResponse, ...) comes back as that same sentinel.

@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
+
+	"github.com/hivemind-go/hivemind/proto/ipcpb"
 )
 
 // SelfExe is the default worker binary: this very executable, re-executed.
@@ -220,21 +222,11 @@ const (
 	envGOMAXPROCS       = "GOMAXPROCS"
 )
 
-// Flow-control windows of the connection to a worker (worker/main.go sets the same on its side).
-// Static windows turn gRPC's bandwidth-delay-product estimation off: it answers data with a PING
-// (and its ACK) on an otherwise idle connection, extra wake-ups of both processes on a link whose
-// delay is a few microseconds. 1 MiB per stream, 4 MiB per connection keep a unix socket's
-// throughput far above what a worker produces.
-const (
-	streamWindow = 1 << 20
-	connWindow   = 4 << 20
-)
-
 // grpcDialOptions are added to go-plugin's own (unix dialer, TLS or not, unlimited message sizes).
 func grpcDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
-		grpc.WithStaticStreamWindowSize(streamWindow),
-		grpc.WithStaticConnWindowSize(connWindow),
+		grpc.WithStaticStreamWindowSize(ipcpb.StreamWindow),
+		grpc.WithStaticConnWindowSize(ipcpb.ConnWindow),
 	}
 }
 

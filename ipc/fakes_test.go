@@ -283,17 +283,24 @@ func (p *inprocProcess) PID() int                       { return 0 }
 func (p *inprocProcess) Done() <-chan struct{}          { return p.done }
 func (p *inprocProcess) ExitReason() error              { return p.reason }
 
+// Signal exits asynchronously: exit waits for the in-process server to close.
 func (p *inprocProcess) Signal(sig syscall.Signal) error {
+	return fakeSignal(p.done, sig, func(reason error) { go p.exit(reason) })
+}
+
+// fakeSignal is how a fake worker process takes a signal: os.ErrProcessDone once done is closed;
+// otherwise SIGKILL makes it exit as killed, SIGTERM cleanly, and other signals do nothing.
+func fakeSignal(done <-chan struct{}, sig syscall.Signal, exit func(reason error)) error {
 	select {
-	case <-p.done:
+	case <-done:
 		return os.ErrProcessDone
 	default:
 	}
 	switch sig {
 	case syscall.SIGKILL:
-		go p.exit(errors.New("signal: killed"))
+		exit(errors.New("signal: killed"))
 	case syscall.SIGTERM:
-		go p.exit(nil)
+		exit(nil)
 	}
 	return nil
 }

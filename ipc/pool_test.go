@@ -311,7 +311,9 @@ func TestPoolShutdownReportsKilledWorkers(t *testing.T) {
 	events := newEventLog()
 	p := execPool(t, ctx, 2, events, func(c *PoolConfig) {
 		c.Health.Interval = -1 // no health checks: the stopped worker is found by the stop sequence
-		c.Stop = StopConfig{ShutdownTimeout: 200 * time.Millisecond, TermTimeout: 200 * time.Millisecond}
+		// A generous Shutdown bound: the running worker must stop gracefully even on a loaded
+		// machine under -race; the stopped one is killed once both bounds have passed.
+		c.Stop = StopConfig{ShutdownTimeout: 2 * time.Second, TermTimeout: 200 * time.Millisecond}
 	})
 	st := p.Status()
 	stopped := st.Slots[1].PID

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -130,20 +129,7 @@ func (p *memProcess) Done() <-chan struct{}          { return p.done }
 func (p *memProcess) ExitReason() error              { return p.reason }
 func (p *memProcess) Release()                       { p.exit(errors.New("signal: killed")) }
 
-func (p *memProcess) Signal(sig syscall.Signal) error {
-	select {
-	case <-p.done:
-		return os.ErrProcessDone
-	default:
-	}
-	switch sig {
-	case syscall.SIGKILL:
-		p.exit(errors.New("signal: killed"))
-	case syscall.SIGTERM:
-		p.exit(nil)
-	}
-	return nil
-}
+func (p *memProcess) Signal(sig syscall.Signal) error { return fakeSignal(p.done, sig, p.exit) }
 
 // memConn serves a memProcess's unary calls.
 type memConn struct{ p *memProcess }

@@ -82,7 +82,7 @@ func (s *slot) publish(mut func(*slotSnap)) {
 	}
 	s.snap.Store(&next)
 	close(old.changed)
-	if next.state != old.state {
+	if next.state != old.state && s.pool.cfg.BootstrapFromPool {
 		s.pool.seed.notify() // slots waiting for a slot to bootstrap from look again
 	}
 }

@@ -122,22 +122,14 @@ func run(cfg ServerConfig) int {
 	return code
 }
 
-// Flow-control windows of the parent's connection (package ipc dials with the same): static windows
-// turn gRPC's bandwidth-delay-product estimation off, whose PINGs wake both processes for nothing on
-// a unix socket.
-const (
-	streamWindow = 1 << 20
-	connWindow   = 4 << 20
-)
-
 // grpcServerOptions are added to go-plugin's (TLS credentials under AutoMTLS).
 func grpcServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		// Streams are served by a fixed set of goroutines instead of a new one each (whose stack
 		// grows anew every call) while one is free; the parent's open Get streams keep theirs.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
-		grpc.StaticStreamWindowSize(streamWindow),
-		grpc.StaticConnWindowSize(connWindow),
+		grpc.StaticStreamWindowSize(ipcpb.StreamWindow),
+		grpc.StaticConnWindowSize(ipcpb.ConnWindow),
 	}
 }
 

@@ -152,9 +152,8 @@ func (s *recordStore) Persist(records []dht.PersistedRecord) error {
 	return nil
 }
 
-// prune deletes the records expired at now and returns how many are left.
-func (s *recordStore) prune(now float64) (int, error) {
-	left := 0
+// prune deletes the records expired at now.
+func (s *recordStore) prune(now float64) error {
 	err := guard(s.path, func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(recordsBucket)
@@ -162,8 +161,6 @@ func (s *recordStore) prune(now float64) (int, error) {
 			err := b.ForEach(func(k, v []byte) error {
 				if r, err := decodeRecord(k, v); err == nil && r.Expiration < now {
 					dead = append(dead, append([]byte(nil), k...))
-				} else {
-					left++
 				}
 				return nil
 			})
@@ -179,9 +176,9 @@ func (s *recordStore) prune(now float64) (int, error) {
 		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("%w: prune %s: %w", ErrState, s.path, err)
+		return fmt.Errorf("%w: prune %s: %w", ErrState, s.path, err)
 	}
-	return left, nil
+	return nil
 }
 
 // count returns the number of persisted records (expired ones included until pruned).

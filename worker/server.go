@@ -127,7 +127,7 @@ func (s *Server) configure(ctx context.Context, req *ipcpb.ConfigureRequest) (*i
 	}
 	spec := NodeSpec{Config: cfg, NodeID: nodeID, Logger: s.logger}
 	if st != nil && !cfg.GetNoPersistRecords() {
-		if _, err := st.records.prune(s.clock.Now()); err != nil {
+		if err := st.records.prune(s.clock.Now()); err != nil {
 			return nil, errors.Join(err, st.close())
 		}
 		spec.Persister = st.records

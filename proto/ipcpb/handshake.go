@@ -52,3 +52,13 @@ const (
 	// ReasonAlreadyConfigured: Configure was called twice.
 	ReasonAlreadyConfigured = "ALREADY_CONFIGURED"
 )
+
+// Flow-control windows of the parent↔worker gRPC connection, set on both sides (ipc dials with
+// them, the worker serves with them). Static windows turn gRPC's bandwidth-delay-product
+// estimation off: it answers data with a PING (and its ACK) on an otherwise idle connection, extra
+// wake-ups of both processes on a link whose delay is a few microseconds. 1 MiB per stream, 4 MiB
+// per connection keep a unix socket's throughput far above what a worker produces.
+const (
+	StreamWindow = 1 << 20
+	ConnWindow   = 4 << 20
+)
