@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -152,17 +151,31 @@ func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*orderedO
 		add("expiration_time", res.Expiration)
 		return out, nil
 	}
-	var want []byte
 	if hasSubkey {
-		b, err := msgpack.Marshal(subkey)
+		want, err := msgpack.Marshal(subkey)
 		if err != nil {
 			return nil, usagef("--subkey: %v", err)
 		}
-		want = b
+		for _, e := range res.Dictionary {
+			if string(e.Subkey) != string(want) {
+				continue
+			}
+			v, err := msgpack.Unmarshal(e.Value)
+			if err != nil {
+				return nil, fmt.Errorf("subkey value is not valid msgpack: %w", err)
+			}
+			add("found", true)
+			add("value", toJSON(v))
+			add("expiration_time", e.Expiration)
+			return out, nil
+		}
+		add("found", false)
+		return out, nil
 	}
 	// The dictionary prints as a JSON object keyed by subkey when its subkeys are distinct strings,
 	// and as {"$map": [[subkey, entry], ...]} otherwise.
 	dict := orderedObject{}
+	seen := make(map[string]bool, len(res.Dictionary))
 	plain := true
 	var pairs [][]any
 	for _, e := range res.Dictionary {
@@ -171,23 +184,15 @@ func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*orderedO
 			return nil, fmt.Errorf("subkey value is not valid msgpack: %w", err)
 		}
 		entry := orderedObject{keys: []string{"value", "expiration_time"}, values: []any{toJSON(v), e.Expiration}}
-		if hasSubkey {
-			if string(e.Subkey) == string(want) {
-				add("found", true)
-				add("value", toJSON(v))
-				add("expiration_time", e.Expiration)
-				return out, nil
-			}
-			continue
-		}
 		sub, err := msgpack.Unmarshal(e.Subkey)
 		if err != nil {
 			return nil, fmt.Errorf("subkey is not valid msgpack: %w", err)
 		}
 		name, ok := sub.(string)
-		if !ok || slices.Contains(dict.keys, name) {
+		if !ok || seen[name] {
 			plain = false
 		}
+		seen[name] = true
 		dict.keys, dict.values = append(dict.keys, name), append(dict.values, entry)
 		pairs = append(pairs, []any{toJSON(sub), entry})
 	}
@@ -196,10 +201,6 @@ func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*orderedO
 		// of one string) cannot key a JSON object: the form of a map with such keys, as --value
 		// reads it.
 		dict = orderedObject{keys: []string{tagMap}, values: []any{pairs}}
-	}
-	if hasSubkey {
-		add("found", false)
-		return out, nil
 	}
 	add("found", true)
 	add("value", dict)

@@ -277,11 +277,11 @@ func (p *printer) event(e ipc.Event) {
 		if !p.ready && !slices.Contains(p.up, false) {
 			p.summary()
 		}
-	case ipc.EventExited, ipc.EventGaveUp, ipc.EventUnhealthy:
+	case ipc.EventUnhealthy:
 		fmt.Fprintln(p.w, e.String())
-		if _, unhealthy := e.(ipc.EventUnhealthy); !unhealthy {
-			p.up[e.Index()] = false
-		}
+	case ipc.EventExited, ipc.EventGaveUp:
+		fmt.Fprintln(p.w, e.String())
+		p.up[e.Index()] = false
 	case ipc.EventBackoff:
 		if p.ready {
 			fmt.Fprintln(p.w, e.String())

@@ -3,7 +3,6 @@ package albert
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -117,14 +116,10 @@ type MonitorConfig struct {
 
 // Validate reports every bad field (errors wrap ErrInvalidConfig).
 func (c MonitorConfig) Validate() error {
-	var errs []error
-	if c.RefreshPeriod < 0 {
-		errs = append(errs, fmt.Errorf("%w: RefreshPeriod: negative (%v)", ErrInvalidConfig, c.RefreshPeriod))
-	}
-	if c.RPCTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%w: RPCTimeout: negative (%v)", ErrInvalidConfig, c.RPCTimeout))
-	}
-	return errors.Join(errs...)
+	var errs configErrors
+	errs.negative("RefreshPeriod", c.RefreshPeriod)
+	errs.negative("RPCTimeout", c.RPCTimeout)
+	return errs.err()
 }
 
 // Monitor is albert's training monitor: every RefreshPeriod it reads "<run_id>_metrics" with
@@ -138,8 +133,7 @@ type Monitor struct {
 	key    dht.Key
 
 	mu     sync.Mutex
-	latest Summary
-	have   bool
+	latest Summary // of the last read that found metrics (AlivePeers > 0); zero before
 }
 
 // NewMonitor returns a monitor reading through client. It does no I/O.
@@ -170,7 +164,7 @@ func NewMonitor(client dht.Client, cfg MonitorConfig) (*Monitor, error) {
 func (m *Monitor) Latest() (Summary, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.latest, m.have
+	return m.latest, m.latest.AlivePeers > 0
 }
 
 // Refresh reads the metrics once and returns their summary; found is false when the key held no
@@ -188,7 +182,7 @@ func (m *Monitor) Refresh(ctx context.Context) (s Summary, found bool, err error
 	found = len(peers) > 0
 	if found {
 		m.mu.Lock()
-		m.latest, m.have = s, true
+		m.latest = s
 		m.mu.Unlock()
 	}
 	return s, found, nil

@@ -54,17 +54,14 @@ type NodeConfig struct {
 
 // Validate reports every bad field (errors wrap ErrInvalidConfig or ipc.ErrInvalidConfig).
 func (c NodeConfig) Validate() error {
-	var errs []error
-	if c.StartTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%w: StartTimeout: negative (%v)", ErrInvalidConfig, c.StartTimeout))
-	}
+	var errs configErrors
+	errs.negative("StartTimeout", c.StartTimeout)
 	if c.KeyFile != "" {
 		if fi, err := os.Stat(c.KeyFile); err == nil && fi.IsDir() {
-			errs = append(errs, fmt.Errorf("%w: KeyFile: %q is a directory", ErrInvalidConfig, c.KeyFile))
+			errs.bad("KeyFile", "%q is a directory", c.KeyFile)
 		}
 	}
-	errs = append(errs, c.nodeConfig(nil).Validate())
-	return errors.Join(errs...)
+	return errors.Join(errs.err(), c.nodeConfig(nil).Validate())
 }
 
 // nodeConfig is the worker's configuration with validators (nil before the key file is known).

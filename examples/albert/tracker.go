@@ -2,7 +2,6 @@ package albert
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -49,30 +48,18 @@ type TrackerConfig struct {
 
 // Validate reports every bad field (errors wrap ErrInvalidConfig).
 func (c TrackerConfig) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
-	}
+	var errs configErrors
 	p := c.Progress
 	if p.TargetBatchSize < 0 {
-		bad("Progress.TargetBatchSize", "negative (%d)", p.TargetBatchSize)
+		errs.bad("Progress.TargetBatchSize", "negative (%d)", p.TargetBatchSize)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{name: "Progress.MinRefreshPeriod", v: p.MinRefreshPeriod},
-		{name: "Progress.MaxRefreshPeriod", v: p.MaxRefreshPeriod},
-		{name: "Progress.DefaultRefreshPeriod", v: p.DefaultRefreshPeriod},
-		{name: "MetadataExpiration", v: c.MetadataExpiration},
-		{name: "RPCTimeout", v: c.RPCTimeout},
-	} {
-		if d.v < 0 {
-			bad(d.name, "negative (%v)", d.v)
-		}
-	}
+	errs.negative("Progress.MinRefreshPeriod", p.MinRefreshPeriod)
+	errs.negative("Progress.MaxRefreshPeriod", p.MaxRefreshPeriod)
+	errs.negative("Progress.DefaultRefreshPeriod", p.DefaultRefreshPeriod)
+	errs.negative("MetadataExpiration", c.MetadataExpiration)
+	errs.negative("RPCTimeout", c.RPCTimeout)
 	if p.MinRefreshPeriod > 0 && p.MaxRefreshPeriod > 0 && p.MinRefreshPeriod > p.MaxRefreshPeriod {
-		bad("Progress.MinRefreshPeriod", "%v exceeds MaxRefreshPeriod %v", p.MinRefreshPeriod, p.MaxRefreshPeriod)
+		errs.bad("Progress.MinRefreshPeriod", "%v exceeds MaxRefreshPeriod %v", p.MinRefreshPeriod, p.MaxRefreshPeriod)
 	}
 	for _, f := range []struct {
 		name string
@@ -82,13 +69,13 @@ func (c TrackerConfig) Validate() error {
 		{name: "Progress.ExpectedDriftRate", v: p.ExpectedDriftRate},
 	} {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			bad(f.name, "must be a finite number >= 0, got %v", f.v)
+			errs.bad(f.name, "must be a finite number >= 0, got %v", f.v)
 		}
 	}
 	if a := c.PerformanceEMAAlpha; a < 0 || a > 1 || math.IsNaN(a) {
-		bad("PerformanceEMAAlpha", "must be in [0, 1] (0: default), got %v", a)
+		errs.bad("PerformanceEMAAlpha", "must be in [0, 1] (0: default), got %v", a)
 	}
-	return errors.Join(errs...)
+	return errs.err()
 }
 
 func (c TrackerConfig) withDefaults() TrackerConfig {
@@ -243,15 +230,17 @@ func (t *Tracker) IsSynchronized() bool {
 // at once (optimistically, until the next fetch).
 func (t *Tracker) ReportLocalProgress(epoch, samples int64) {
 	t.mu.Lock()
-	t.reportLocked(epoch, samples, true)
+	t.reportLocked(epoch, samples)
 	t.mu.Unlock()
 	t.signalReport()
 }
 
-func (t *Tracker) reportLocked(epoch, samples int64, updateGlobal bool) {
+// reportLocked makes (epoch, samples) the local progress, counting the new samples in the global
+// progress while this peer is at the global epoch; t.mu is held.
+func (t *Tracker) reportLocked(epoch, samples int64) {
 	now := t.cfg.Clock.Now()
 	extra := samples - t.local.SamplesAccumulated
-	if updateGlobal && epoch == t.local.Epoch && t.local.Epoch == t.global.Epoch {
+	if epoch == t.local.Epoch && t.local.Epoch == t.global.Epoch {
 		t.global.SamplesAccumulated += extra // may decrease, e.g. after a reset
 	}
 	if extra > 0 {
@@ -280,7 +269,7 @@ func (t *Tracker) UpdateEpoch(newEpoch int64) int64 {
 		t.global.SamplesAccumulated = 0
 		t.global.ETA = math.Inf(1)
 	}
-	t.reportLocked(newEpoch, 0, true)
+	t.reportLocked(newEpoch, 0)
 	t.mu.Unlock()
 	t.signalReport()
 	return newEpoch
@@ -299,24 +288,39 @@ func (t *Tracker) Serve(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(t.cfg.MetadataExpiration, defaultTrackerShutdownBound))
 	defer cancel()
-	res, err := t.client.Store(sctx, dht.StoreItem{
-		Key:        t.key,
-		Subkey:     t.id.OwnerMarker,
-		Value:      nil,
-		Expiration: math.Max(t.cfg.Clock.Now()+t.cfg.MetadataExpiration.Seconds(), math.Nextafter(t.lastExpiration, math.Inf(1))),
-	})
-	switch {
-	case err != nil:
+	expiration := math.Max(t.cfg.Clock.Now()+t.cfg.MetadataExpiration.Seconds(), math.Nextafter(t.lastExpiration, math.Inf(1)))
+	if err := storeOwn(sctx, t.client, t.key, t.id, nil, expiration); err != nil {
 		return fmt.Errorf("albert: progress tombstone: %w", err)
-	case !res.Stored:
-		return fmt.Errorf("albert: progress tombstone: %w", errNotStored)
 	}
 	t.cfg.Logger.Debug("no longer reporting progress", "run_id", t.cfg.RunID)
 	return nil
 }
 
-// errNotStored: no replica accepted a record (a validator rejected it, or nobody answered).
-var errNotStored = errors.New("no replica accepted the record")
+// storeOwn stores value under key with id's owner marker as the subkey (the worker's RSA validator
+// signs it). A store that no replica accepted is errNotStored.
+func storeOwn(ctx context.Context, client dht.Client, key dht.Key, id Identity, value any, expiration float64) error {
+	res, err := client.Store(ctx, dht.StoreItem{Key: key, Subkey: id.OwnerMarker, Value: value, Expiration: expiration})
+	switch {
+	case err != nil:
+		return err
+	case !res.Stored:
+		return errNotStored
+	}
+	return nil
+}
+
+// sleep waits d, or until wake fires (a nil wake never does); it returns false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-timer.C:
+	}
+	return true
+}
 
 // reporter publishes the local progress whenever ReportLocalProgress asks, and at least every half
 // MetadataExpiration. A peer that never accumulated samples in the last two epochs stops reporting
@@ -326,17 +330,9 @@ func (t *Tracker) reporter(ctx context.Context) {
 	lastReportEpoch := math.Inf(-1)
 	half := t.cfg.MetadataExpiration.Seconds() / 2
 	for {
-		wait := math.Max(0, lastReport-t.cfg.Clock.Now()+half)
-		timer := time.NewTimer(seconds(wait))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !sleep(ctx, seconds(math.Max(0, lastReport-t.cfg.Clock.Now()+half)), t.report) {
 			return
-		case <-t.report:
-		case <-timer.C:
 		}
-		timer.Stop()
-
 		t.mu.Lock()
 		local, globalEpoch := t.local, t.global.Epoch
 		t.mu.Unlock()
@@ -350,12 +346,7 @@ func (t *Tracker) reporter(ctx context.Context) {
 		sctx, cancel := context.WithTimeout(ctx, t.cfg.MetadataExpiration)
 		// Strictly later than the previous report, which it must replace even within one clock tick.
 		expiration := math.Max(lastReport+t.cfg.MetadataExpiration.Seconds(), math.Nextafter(t.lastExpiration, math.Inf(1)))
-		res, err := t.client.Store(sctx, dht.StoreItem{
-			Key:        t.key,
-			Subkey:     t.id.OwnerMarker,
-			Value:      local.Value(),
-			Expiration: expiration,
-		})
+		err := storeOwn(sctx, t.client, t.key, t.id, local.Value(), expiration)
 		cancel()
 		t.lastExpiration = math.Max(t.lastExpiration, expiration) // even on failure: a replica may have it
 		switch {
@@ -363,8 +354,6 @@ func (t *Tracker) reporter(ctx context.Context) {
 			return
 		case err != nil:
 			t.cfg.Logger.Warn("cannot report progress", "run_id", t.cfg.RunID, "error", err)
-		case !res.Stored:
-			t.cfg.Logger.Warn("progress report rejected", "run_id", t.cfg.RunID)
 		}
 	}
 }
@@ -375,12 +364,8 @@ func (t *Tracker) fetcher(ctx context.Context) {
 		t.mu.Lock()
 		next := t.global.NextFetch
 		t.mu.Unlock()
-		timer := time.NewTimer(seconds(math.Max(0, next-t.cfg.Clock.Now())))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !sleep(ctx, seconds(math.Max(0, next-t.cfg.Clock.Now())), nil) {
 			return
-		case <-timer.C:
 		}
 		t.fetch(ctx)
 	}

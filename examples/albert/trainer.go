@@ -50,24 +50,16 @@ type TrainerConfig struct {
 
 // Validate reports every bad field (errors wrap ErrInvalidConfig).
 func (c TrainerConfig) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...)))
-	}
+	var errs configErrors
 	if c.BatchSize < 0 {
-		bad("BatchSize", "negative (%d)", c.BatchSize)
+		errs.bad("BatchSize", "negative (%d)", c.BatchSize)
 	}
 	if s := c.SamplesPerSecond; s < 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-		bad("SamplesPerSecond", "must be a finite number > 0 (0: default), got %v", s)
+		errs.bad("SamplesPerSecond", "must be a finite number > 0 (0: default), got %v", s)
 	}
-	if c.StatisticsExpiration < 0 {
-		bad("StatisticsExpiration", "negative (%v)", c.StatisticsExpiration)
-	}
-	if c.PublishTimeout < 0 {
-		bad("PublishTimeout", "negative (%v)", c.PublishTimeout)
-	}
-	errs = append(errs, c.Tracker.Validate())
-	return errors.Join(errs...)
+	errs.negative("StatisticsExpiration", c.StatisticsExpiration)
+	errs.negative("PublishTimeout", c.PublishTimeout)
+	return errors.Join(errs.err(), c.Tracker.Validate())
 }
 
 func (c TrainerConfig) withDefaults(id Identity) TrainerConfig {
@@ -117,7 +109,7 @@ type EpochRecord struct {
 type TrainerStatus struct {
 	// Epoch is the trainer's local epoch.
 	Epoch int64
-	// MiniSteps and Samples count everything the trainer processed.
+	// MiniSteps and Samples (MiniSteps × BatchSize) count everything the trainer processed.
 	MiniSteps int64
 	Samples   int64
 	// LastPublished is the last LocalMetrics a replica accepted; Published counts them.
@@ -164,6 +156,7 @@ func (t *Trainer) Status() TrainerStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := t.status
+	s.Samples = s.MiniSteps * t.cfg.BatchSize
 	s.History = append([]EpochRecord(nil), s.History...)
 	if s.LastPublished != nil {
 		m := *s.LastPublished
@@ -246,7 +239,6 @@ func (t *Trainer) train(ctx context.Context) {
 		lossSteps++
 		t.mu.Lock()
 		t.status.Epoch, t.status.MiniSteps = epoch, miniSteps
-		t.status.Samples += t.cfg.BatchSize
 		t.mu.Unlock()
 		if epoch == lastReportedStep {
 			continue
@@ -281,18 +273,9 @@ func (t *Trainer) record(r EpochRecord) {
 func (t *Trainer) publish(ctx context.Context, m LocalMetrics) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.cfg.PublishTimeout)
 	defer cancel()
-	res, err := t.client.Store(pctx, dht.StoreItem{
-		Key:        MetricsKey(t.cfg.RunID),
-		Subkey:     t.id.OwnerMarker,
-		Value:      m.Value(),
-		Expiration: t.tracker.Config().Clock.Now() + t.cfg.StatisticsExpiration.Seconds(),
-	})
-	switch {
-	case err != nil:
+	expiration := t.tracker.Config().Clock.Now() + t.cfg.StatisticsExpiration.Seconds()
+	if err := storeOwn(pctx, t.client, MetricsKey(t.cfg.RunID), t.id, m.Value(), expiration); err != nil {
 		t.cfg.Logger.Warn("cannot publish metrics", "step", m.Step, "error", err)
-		return
-	case !res.Stored:
-		t.cfg.Logger.Warn("metrics rejected by every replica", "step", m.Step)
 		return
 	}
 	t.mu.Lock()

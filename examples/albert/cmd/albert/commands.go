@@ -24,13 +24,22 @@ func stopNode(n *albert.Node) {
 
 // printMaddrs tells the user how to join the node.
 func printMaddrs(stdout io.Writer, n *albert.Node, runID string) {
+	maddrs := n.Maddrs()
 	fmt.Fprintf(stdout, "Peer %s is listening on:\n", n.ID())
-	for _, m := range n.Maddrs() {
+	for _, m := range maddrs {
 		fmt.Fprintf(stdout, "  %s\n", m)
 	}
-	if ms := n.Maddrs(); len(ms) > 0 {
-		fmt.Fprintf(stdout, "Join this run with:\n  albert trainer --run-id %s --initial-peers %s\n", runID, ms[0])
+	if len(maddrs) > 0 {
+		fmt.Fprintf(stdout, "Join this run with:\n  albert trainer --run-id %s --initial-peers %s\n", runID, maddrs[0])
 	}
+}
+
+// withDuration ends ctx after d (--duration); 0 means never.
+func withDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
 }
 
 const monitorAbout = `The training monitor (albert's run_training_monitor.py): starts a DHT node with the run's
@@ -91,11 +100,8 @@ func runTrainer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *duration)
+	defer cancel()
 	err = tr.Run(ctx)
 	s := tr.Status()
 	fmt.Fprintf(stdout, "Trained %d mini-steps (%d samples), reached epoch %d\n", s.MiniSteps, s.Samples, s.Epoch)
@@ -137,11 +143,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case common.keyFile != "" || common.identityPath != "":
 		return usagef("demo peers use temporary keys and identities: drop --key-file and --identity-path")
 	}
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *duration)
+	defer cancel()
 	logger, workerLogger := common.loggers(stderr)
 
 	monitorNode, err := albert.StartNode(ctx, common.nodeConfig("monitor", workerLogger))
