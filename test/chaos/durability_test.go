@@ -63,12 +63,10 @@ func TestDurabilityUnderKills(t *testing.T) {
 		}
 		verify(fmt.Sprintf("kill %d, slot %d down", k+1, i), i)
 		sw.clearFaults(i)
-		d, err := sw.waitHealthy(ctx)
-		if err != nil {
+		if _, err := sw.waitHealthy(ctx); err != nil {
 			t.Fatal(err)
 		}
 		worst = max(worst, time.Since(at))
-		_ = d
 		if (k+1)%verifyEvery == 0 {
 			verify(fmt.Sprintf("after kill %d, slot %d restarted", k+1, i))
 		}
@@ -94,11 +92,7 @@ func TestDurabilityUnderKills(t *testing.T) {
 		MemoryKind:       "rss",
 		Notes:            fmt.Sprintf("seed=%d records=%d record-checks=%d %s", s, len(led.all()), checks, ld.tally.sentinelSummary()),
 	}
-	line, err := report.Record(row)
-	t.Log(line)
-	if err != nil {
-		t.Error(err)
-	}
+	recordRow(t, row)
 	for _, ex := range append(lt.examples, vs.examples...) {
 		t.Log(ex)
 	}

@@ -262,7 +262,7 @@ func (ld *load) caller(ctx context.Context, r *rand.Rand) {
 func (ld *load) store(ctx context.Context, slot int, r *rand.Rand) {
 	n := ld.seq.Add(1)
 	rec := record{key: dht.MustKey(fmt.Sprintf("load-%d-%d", n, r.Uint64())), value: mustPack(fmt.Sprintf("v%d", n))}
-	_, _ = ld.call(ctx, "Store", func(cctx context.Context) error {
+	ld.call(ctx, "Store", func(cctx context.Context) error {
 		res, err := ld.sw.client(slot).Store(cctx, dht.StoreItem{Key: rec.key, Value: msgpack.Raw(rec.value), Expiration: exp()})
 		if err == nil && res.Stored {
 			rec.how = acked(slot, res)
@@ -273,7 +273,7 @@ func (ld *load) store(ctx context.Context, slot int, r *rand.Rand) {
 }
 
 func (ld *load) get(ctx context.Context, slot int, rec record) {
-	_, _ = ld.call(ctx, "Get", func(cctx context.Context) error {
+	ld.call(ctx, "Get", func(cctx context.Context) error {
 		got, err := ld.sw.client(slot).Get(cctx, rec.key, dht.GetOptions{})
 		switch {
 		case err != nil:
@@ -289,7 +289,7 @@ func (ld *load) get(ctx context.Context, slot int, rec record) {
 
 // call runs one call with the load's deadline and notes its outcome; calls cut short by the load
 // stopping are not counted.
-func (ld *load) call(ctx context.Context, op string, fn func(context.Context) error) (time.Duration, error) {
+func (ld *load) call(ctx context.Context, op string, fn func(context.Context) error) {
 	cctx, cancel := context.WithTimeout(ctx, ld.cfg.Deadline)
 	defer cancel()
 	ld.inflight.Add(1)
@@ -298,10 +298,9 @@ func (ld *load) call(ctx context.Context, op string, fn func(context.Context) er
 	err := fn(cctx)
 	elapsed := time.Since(start)
 	if ctx.Err() != nil && errors.Is(err, ipc.ErrCanceled) {
-		return elapsed, err // the load stopped under it
+		return // the load stopped under it
 	}
 	ld.tally.note(op, err, elapsed, ld.cfg.Deadline)
-	return elapsed, err
 }
 
 // stop ends the load and waits for its callers; a caller still blocked deadline+margin later is a
@@ -365,8 +364,8 @@ func keyText(k dht.Key) string {
 
 // verifyResult is the outcome of reading every acknowledged record back.
 type verifyResult struct {
-	Checked, Lost, Calls int
-	LostKeys             []string
+	Checked, Lost int
+	LostKeys      []string
 }
 
 // verifyRecords reads every record back through up to `tries` different running slots (the slots in
@@ -417,7 +416,6 @@ func verifyRecords(ctx context.Context, sw *swarm, recs []record, r *rand.Rand, 
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			res.Calls += calls
 			if !found {
 				res.Lost++
 				if len(res.LostKeys) < 5 {

@@ -98,11 +98,7 @@ func TestPartitionHeals(t *testing.T) {
 		PeakMemory: sw.mem.peakRSS(), MemoryKind: "rss",
 		Notes: fmt.Sprintf("seed=%d refresh=%v heal-times=%v unhealed-runs=%d", s, netRefresh, heals, unhealed),
 	}
-	line, err := report.Record(row)
-	t.Log(line)
-	if err != nil {
-		t.Error(err)
-	}
+	recordRow(t, row)
 	if row.Hung != 0 || row.Unclear != 0 {
 		t.Errorf("hung=%d unclear=%d, both must be 0: %v", row.Hung, row.Unclear, c.examples)
 	}
@@ -217,11 +213,7 @@ func TestLinkFaults(t *testing.T) {
 		PeakMemory: sw.mem.peakRSS(), MemoryKind: "rss",
 		Notes: fmt.Sprintf("seed=%d %v", s, notes),
 	}
-	line, err := report.Record(row)
-	t.Log(line)
-	if err != nil {
-		t.Error(err)
-	}
+	recordRow(t, row)
 	if !row.OK() {
 		t.Errorf("hung=%d unclear=%d unreadable=%d, all must be 0: %v", row.Hung, row.Unclear, row.Lost, c.examples)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -142,15 +141,3 @@ func signalMarked(pid int, runID string, sig syscall.Signal) error {
 	}
 	return syscall.Kill(pid, sig)
 }
-
-// selfFDs counts this process's open file descriptors.
-func selfFDs() int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return 0
-	}
-	return len(entries)
-}
-
-// errorsJoin is errors.Join (kept short for cleanup chains).
-func errorsJoin(errs ...error) error { return errors.Join(errs...) }

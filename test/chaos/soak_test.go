@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"syscall"
 	"testing"
@@ -27,7 +28,7 @@ func measure(ctx context.Context, sw *swarm, steady int) figures {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	f := figures{goroutines: runtime.NumGoroutine(), fds: selfFDs(), heap: ms.HeapInuse}
+	f := figures{goroutines: runtime.NumGoroutine(), fds: fdCount(os.Getpid()), heap: ms.HeapInuse}
 	if pid := sw.pid(steady); pid != 0 {
 		f.workerFDs = fdCount(pid)
 		if m, err := readMem(pid); err == nil {
@@ -63,7 +64,7 @@ func TestSoakNoGrowth(t *testing.T) {
 	if err := seedRecords(ctx, sw, led, rng, 16, "soak"); err != nil {
 		t.Fatal(err)
 	}
-	// Warm up: one round of load and one restart, so lazily created pools and buffers exist.
+	// Warm up: one round of load, so lazily created pools and buffers exist.
 	warm := startLoad(ctx, sw, led, s, loadConfig{})
 	waitUntil(ctx, 10*time.Second, func() bool { return warm.tally.snapshot().calls > 50 })
 	warm.stop()
@@ -105,11 +106,7 @@ func TestSoakNoGrowth(t *testing.T) {
 		Restarts: sw.restarts(), WorstRecovery: worst, PeakMemory: sw.mem.peakRSS(), MemoryKind: "rss",
 		Notes: fmt.Sprintf("seed=%d duration=%v before[%v] after[%v]", s, duration, before, after),
 	}
-	line, err := report.Record(row)
-	t.Log(line)
-	if err != nil {
-		t.Error(err)
-	}
+	recordRow(t, row)
 	if !row.OK() {
 		t.Errorf("hung=%d unclear=%d lost=%d, all must be 0: %v", row.Hung, row.Unclear, row.Lost, lt.examples)
 	}

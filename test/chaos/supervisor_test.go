@@ -3,6 +3,7 @@ package chaos
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,18 +147,18 @@ func newClientNode(ctx context.Context, addrs []string) (*clientNode, error) {
 	for _, a := range addrs {
 		id, err := p2p.ParsePeerID(a[strings.LastIndex(a, "/p2p/")+len("/p2p/"):])
 		if err != nil {
-			return nil, errorsJoin(err, host.Close())
+			return nil, errors.Join(err, host.Close())
 		}
 		peers = append(peers, dhtrpc.PeerIDFromP2P(id))
 	}
 	node, err := dhtrpc.NewNode(ctx, host, dht.Config{ClientMode: true, InitialPeers: peers, WaitTimeout: time.Second, Logger: quiet})
 	if err != nil {
-		return nil, errorsJoin(err, host.Close())
+		return nil, errors.Join(err, host.Close())
 	}
 	return &clientNode{host: host, node: node}, nil
 }
 
-func (c *clientNode) close() error { return errorsJoin(c.node.Close(), c.host.Close()) }
+func (c *clientNode) close() error { return errors.Join(c.node.Close(), c.host.Close()) }
 
 // TestSupervisorKill9 runs the supervisor binary (3 workers), stores records through an outside
 // client node, keeps get/store load on it and kills the supervisor with SIGKILL: every worker must
@@ -255,11 +256,7 @@ func TestSupervisorKill9(t *testing.T) {
 		Notes: fmt.Sprintf("seed=%d workers-gone-after-kill<=%v outside-records-surviving-restart=%d/%d %s",
 			s, worstOrphan.Round(time.Millisecond), survived, checked, tl.sentinelSummary()),
 	}
-	line, err := report.Record(row)
-	t.Log(line)
-	if err != nil {
-		t.Error(err)
-	}
+	recordRow(t, row)
 	for _, ex := range c.examples {
 		t.Log(ex)
 	}

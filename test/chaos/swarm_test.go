@@ -127,9 +127,7 @@ func (s *swarm) slotNode(i int, n ipc.NodeConfig) ipc.NodeConfig {
 	if s.cfg.PoolBootstrapOnly || i == 0 {
 		return n
 	}
-	ctx, cancel := context.WithTimeout(s.life, time.Minute)
-	defer cancel()
-	waitUntil(ctx, time.Minute, func() bool {
+	waitUntil(s.life, time.Minute, func() bool {
 		for j, st := range s.pool.Status().Slots {
 			if j != i && st.State == ipc.SlotRunning {
 				return true

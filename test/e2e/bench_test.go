@@ -278,23 +278,15 @@ func BenchmarkWorkerRSS(b *testing.B) {
 	}
 }
 
+// rssMiB reads VmRSS.
 func rssMiB(b *testing.B, pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.Atoi(strings.Fields(v)[0])
-			return float64(kb) / 1024
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
+	b.Helper()
+	return statusMiB(b, pid, "VmRSS:")
 }
 
 // statusMiB reads one kB field of /proc/<pid>/status.
 func statusMiB(b *testing.B, pid int, field string) float64 {
+	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

@@ -3,6 +3,7 @@ package hostile
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -10,15 +11,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/p2p"
 	"github.com/hivemind-go/hivemind/p2p/dhtrpc"
 	"github.com/hivemind-go/hivemind/proto/dhtpb"
 )
-
-func protoMarshal(m proto.Message) ([]byte, error) { return proto.Marshal(m) }
 
 // streamBytes writes data on a new stream to name (write side left open) and reads everything the
 // target sends until it ends the stream; errDeadline when it does not within streamBound.
@@ -33,7 +31,7 @@ func (a *arena) streamBytes(ctx context.Context, name string, data []byte) ([]by
 		return nil, nil // reset while writing: ended without a byte
 	}
 	got, err := io.ReadAll(s)
-	if classify(err) == errDeadline {
+	if errors.Is(classify(err), errDeadline) {
 		return got, errDeadline
 	}
 	return got, nil
@@ -66,7 +64,7 @@ func stalled(ctx context.Context, t *testing.T, a *arena) result {
 		_, err = io.ReadAll(s)
 		took := time.Since(start)
 		_ = s.Reset()
-		if classify(err) == errDeadline {
+		if errors.Is(classify(err), errDeadline) {
 			res.hung++
 			continue
 		}

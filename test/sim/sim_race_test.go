@@ -3,9 +3,9 @@
 package sim
 
 import (
-	"github.com/hivemind-go/hivemind/dht"
 	"time"
 
+	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/dhtsim"
 )
 

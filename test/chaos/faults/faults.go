@@ -47,7 +47,7 @@ func (f Faults) IsBlocked(peer string) bool { return slices.Contains(f.Blocked, 
 func Write(dir string, f Faults) error {
 	data, err := json.Marshal(f)
 	if err != nil {
-		return err
+		return fmt.Errorf("faults: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+FileName+".tmp*")
 	if err != nil {
@@ -61,7 +61,10 @@ func Write(dir string, f Faults) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("faults: %w", err)
 	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, FileName))
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, FileName)); err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
+	return nil
 }
 
 // Clear removes dir's fault file (a missing file is fine).
