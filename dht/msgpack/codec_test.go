@@ -66,8 +66,8 @@ func TestMarshalLengthBoundaries(t *testing.T) {
 		{name: "bin16", in: make([]byte, 256), header: "c50100"},
 		{name: "bin32", in: make([]byte, 65536), header: "c600010000"},
 		{name: "array32", in: make([]any, 65536), header: "dd00010000"},
-		{name: "ext16", in: msgpack.Ext{Code: 9, Data: make([]byte, 256)}, header: "c8010009"},
-		{name: "ext32", in: msgpack.Ext{Code: 9, Data: make([]byte, 65536)}, header: "c90001000009"},
+		{name: "ext16", in: msgpack.Ext{Code: msgpack.ExtTensor, Data: make([]byte, 256)}, header: "c8010051"},
+		{name: "ext32", in: msgpack.Ext{Code: msgpack.ExtTensor, Data: make([]byte, 65536)}, header: "c90001000051"},
 		{name: "tuple ext16", in: make(msgpack.Tuple, 300), header: "c8012f40dc012c"},
 	}
 	for _, tc := range cases {
@@ -242,7 +242,7 @@ func TestUnmarshalTypes(t *testing.T) {
 }
 
 func TestUnmarshalDoesNotAlias(t *testing.T) {
-	input := unhex(t, "92 c40178 d5070102")
+	input := unhex(t, "93 c40178 d5500102 d5070304")
 	v, err := msgpack.Unmarshal(input)
 	require.NoError(t, err)
 	for i := range input {
@@ -250,7 +250,80 @@ func TestUnmarshalDoesNotAlias(t *testing.T) {
 	}
 	items := v.([]any)
 	require.Equal(t, []byte("x"), items[0])
-	require.Equal(t, msgpack.Ext{Code: 7, Data: []byte{1, 2}}, items[1])
+	require.Equal(t, msgpack.Ext{Code: msgpack.ExtDictionary, Data: []byte{1, 2}}, items[1])
+	require.Equal(t, []byte{3, 4}, items[2])
+}
+
+// TestUnknownExtDecodesToPayload: hivemind's ext hook returns the bare payload of an ext code it does
+// not know ("Unknown ExtType code: ..., leaving it as is"), so a value decoded and encoded again
+// carries it as bin; the codes hivemind registers stay ext.
+func TestUnknownExtDecodesToPayload(t *testing.T) {
+	cases := []struct {
+		name, input string
+		want        any
+		reencoded   string
+	}{
+		{name: "fixext2 code 7", input: "d5070102", want: []byte{1, 2}, reencoded: "c4020102"},
+		{name: "ext8 empty code 1", input: "c70001", want: []byte{}, reencoded: "c400"},
+		{name: "negative code", input: "d4fe09", want: []byte{9}, reencoded: "c40109"},
+		{name: "inside a tuple", input: "d64091d40105", want: msgpack.Tuple{[]byte{5}}, reencoded: "d64091c40105"},
+		{name: "dictionary stays ext", input: "d4507f", want: msgpack.Ext{Code: msgpack.ExtDictionary, Data: []byte{0x7f}}, reencoded: "d4507f"},
+		{name: "tensor stays ext", input: "d4517f", want: msgpack.Ext{Code: msgpack.ExtTensor, Data: []byte{0x7f}}, reencoded: "d4517f"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := msgpack.Unmarshal(unhex(t, tc.input))
+			require.NoError(t, err)
+			requireModelEqual(t, tc.want, got)
+			again, err := msgpack.Marshal(got)
+			require.NoError(t, err)
+			require.Equal(t, tc.reencoded, hex.EncodeToString(again))
+		})
+	}
+}
+
+// TestTimestamp: ext −1 is msgpack's timestamp, which msgpack-python decodes itself and accepts only
+// with a 4-, 8- or 12-byte payload and nanoseconds below 10^9; it writes the smallest form back.
+func TestTimestamp(t *testing.T) {
+	good := []struct {
+		name, input string
+		want        msgpack.Timestamp
+		reencoded   string
+	}{
+		{name: "32-bit", input: "d6ff65535600", want: msgpack.Timestamp{Seconds: 1699960320}, reencoded: "d6ff65535600"},
+		{name: "64-bit with nanoseconds", input: "d7ff0000000400000001", want: msgpack.Timestamp{Seconds: 1, Nanoseconds: 1}, reencoded: "d7ff0000000400000001"},
+		{name: "64-bit without nanoseconds shrinks", input: "d7ff0000000000000005", want: msgpack.Timestamp{Seconds: 5}, reencoded: "d6ff00000005"},
+		{name: "96-bit negative", input: "c70cff00000000ffffffffffffffff", want: msgpack.Timestamp{Seconds: -1}, reencoded: "c70cff00000000ffffffffffffffff"},
+		{name: "96-bit small shrinks", input: "c70cff000000000000000000000007", want: msgpack.Timestamp{Seconds: 7}, reencoded: "d6ff00000007"},
+		{name: "beyond 34 bits", input: "c70cff000000010000000400000000", want: msgpack.Timestamp{Seconds: 1 << 34, Nanoseconds: 1}, reencoded: "c70cff000000010000000400000000"},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := msgpack.Unmarshal(unhex(t, tc.input))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+			again, err := msgpack.Marshal(got)
+			require.NoError(t, err)
+			require.Equal(t, tc.reencoded, hex.EncodeToString(again))
+		})
+	}
+	bad := []struct{ name, input string }{
+		{name: "1 byte", input: "d4ff00"},
+		{name: "2 bytes", input: "d5ff0000"},
+		{name: "16 bytes", input: "d8ff" + strings.Repeat("00", 16)},
+		{name: "empty", input: "c700ff"},
+		{name: "64-bit nanoseconds over 10^9", input: "d7ff" + "ee6b2800" + "00000000"},
+		{name: "96-bit nanoseconds over 10^9", input: "c70cff3b9aca00" + "0000000000000000"},
+		{name: "inside an array", input: "91d5ff0000"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := msgpack.Unmarshal(unhex(t, tc.input))
+			require.ErrorIs(t, err, msgpack.ErrInvalidExt)
+		})
+	}
+	_, err := msgpack.Marshal(msgpack.Timestamp{Nanoseconds: 1e9})
+	require.ErrorIs(t, err, msgpack.ErrInvalidExt)
 }
 
 func TestUnmarshalPrefix(t *testing.T) {

@@ -14,12 +14,16 @@ import (
 // [2^63, 2^64) (whatever form was on the wire: 0xcc 0x05 and 0x05 both give int64(5)); float64
 // (float32 widens); string (str, valid UTF-8 or ErrInvalidUTF8); []byte (bin); []any (array); *Map
 // (map; keys must be str or bin, else ErrMapKeyType; a repeated key replaces the earlier value in
-// place, like a Python dict); Tuple (ext 0x40); Ext for every other ext code (0x50 dictionaries
-// included: package dht interprets them). Decoded byte strings never alias data.
+// place, like a Python dict); Tuple (ext 0x40); Timestamp (ext −1); Ext for ext 0x50 and 0x51 (0x50
+// dictionaries: package dht interprets them); []byte for an ext of any other code. Decoded byte
+// strings never alias data.
 //
 // A tuple is decoded the way hivemind does it, tuple(loads(payload)): the payload must be one
 // complete value; an array gives its items, a str its characters, a bin its byte values (int64), a
-// map its keys and a nested tuple its items; any other payload is ErrMalformed.
+// map its keys and a nested tuple its items; any other payload is ErrMalformed. A timestamp (ext −1)
+// decodes to a Timestamp (ErrInvalidExt unless its payload is 4, 8 or 12 bytes with nanoseconds
+// below 10^9), ext 0x50 and 0x51 to an Ext, and an ext of any other code to its payload ([]byte), as
+// hivemind's ext hook returns it.
 //
 // Unmarshal is safe on hostile input: it never allocates for more items or bytes than the remaining
 // input could hold (a 5-byte header claiming 2^32 items fails at once with ErrTruncated), and
@@ -264,8 +268,19 @@ func (d *decoder) ext(n, depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if code != ExtTuple {
+	switch code {
+	case ExtTuple:
+	case ExtTimestamp:
+		ts, err := timestampFrom(payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w at offset %d", err, payloadPos)
+		}
+		return ts, nil
+	case ExtDictionary, ExtTensor:
 		return Ext{Code: code, Data: append([]byte{}, payload...)}, nil
+	default:
+		// hivemind's ext hook: "Unknown ExtType code: ..., leaving it as is" returns the payload.
+		return append([]byte{}, payload...), nil
 	}
 	// The tuple is one level and the sequence inside it the next, as Marshal counts them.
 	if depth+1 > MaxDepth {
@@ -305,4 +320,24 @@ func toTuple(v any, pos int) (Tuple, error) {
 		return Tuple(append([]any{}, x.keys...)), nil
 	}
 	return nil, fmt.Errorf("%w: tuple payload at offset %d is a %T, not a sequence", ErrMalformed, pos, v)
+}
+
+// timestampFrom is msgpack-python's Timestamp.from_bytes followed by its constructor's check.
+func timestampFrom(b []byte) (Timestamp, error) {
+	var ts Timestamp
+	switch len(b) {
+	case 4:
+		ts.Seconds = int64(binary.BigEndian.Uint32(b))
+	case 8:
+		data64 := binary.BigEndian.Uint64(b)
+		ts.Seconds, ts.Nanoseconds = int64(data64&(1<<34-1)), uint32(data64>>34)
+	case 12:
+		ts.Nanoseconds, ts.Seconds = binary.BigEndian.Uint32(b), int64(binary.BigEndian.Uint64(b[4:]))
+	default:
+		return Timestamp{}, fmt.Errorf("%w: a timestamp of %d bytes (want 4, 8 or 12)", ErrInvalidExt, len(b))
+	}
+	if ts.Nanoseconds >= 1e9 {
+		return Timestamp{}, fmt.Errorf("%w: timestamp nanoseconds %d", ErrInvalidExt, ts.Nanoseconds)
+	}
+	return ts, nil
 }

@@ -5,7 +5,7 @@ import "errors"
 // Sentinel errors of the msgpack package. Every error returned by Marshal, AppendMarshal, Unmarshal
 // and UnmarshalPrefix wraps exactly one of them (check with errors.Is); the wrapping text adds the Go
 // type or the input offset. The names follow the error kinds of the golden vectors (int_out_of_range,
-// unsupported_type, map_key_type, invalid_utf8, truncated, extra_data).
+// unsupported_type, map_key_type, invalid_utf8, truncated, extra_data, invalid_ext).
 var (
 	// ErrIntOutOfRange: an integer outside msgpack's range [-2^63, 2^64) (a *big.Int on encode).
 	ErrIntOutOfRange = errors.New("msgpack: integer out of range")
@@ -22,6 +22,9 @@ var (
 	ErrExtraData = errors.New("msgpack: extra data after the value")
 	// ErrTooDeep: containers (arrays, maps, tuples) nested deeper than MaxDepth.
 	ErrTooDeep = errors.New("msgpack: nesting too deep")
+	// ErrInvalidExt: an ext payload that msgpack-python refuses: a timestamp (ext −1) that is not 4, 8
+	// or 12 bytes long or whose nanoseconds are not below 10^9 (also on encode).
+	ErrInvalidExt = errors.New("msgpack: invalid ext payload")
 	// ErrMalformed: bytes that are not msgpack (the reserved byte 0xc1, a tuple payload that is not
 	// a sequence, an empty Raw on encode).
 	ErrMalformed = errors.New("msgpack: malformed input")

@@ -1,9 +1,6 @@
 package msgpack_test
 
 import (
-	"encoding/json"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/hivemind-go/hivemind/dht/msgpack"
@@ -39,52 +36,11 @@ func FuzzUnmarshal(f *testing.F) {
 func fuzzSeeds(f *testing.F) [][]byte {
 	seeds := [][]byte{
 		{}, {0xc1}, {0xdd, 0xff, 0xff, 0xff, 0xff}, {0xc9, 0xff, 0xff, 0xff, 0xff, 0x40},
-		{0xd4, 0x40, 0x90}, {0xc7, 0x03, 0x40, 0xa2, 0x61, 0x62}, {0x81, 0xa1, 0x61, 0xd4, 0x50, 0x01},
+		{0xd4, 0x40, 0x90}, {0xc7, 0x03, 0x40, 0xa2, 0x61, 0x62}, {0x81, 0xa1, 0x61, 0xd4, 0x50, 0x01}, {0xd6, 0xff, 0, 0, 0, 1}, {0xd5, 0xff, 0, 1}, {0xd4, 0x07, 0x01},
 	}
-	var msgpackFile struct {
-		Values     []valueCase  `json:"values"`
-		DecodeOnly []decodeCase `json:"decode_only"`
-	}
-	vectors.Load(f, "msgpack.json", &msgpackFile)
-	for _, c := range msgpackFile.Values {
-		if c.Packed != nil {
-			seeds = append(seeds, c.Packed)
-		}
-	}
-	for _, c := range msgpackFile.DecodeOnly {
-		seeds = append(seeds, c.Input)
-	}
-	// Every *_hex field of the files that carry msgpack (values, subkeys, signed values).
-	for _, name := range []string{"dhtid.json", "schema.json", "rsa_validator.json"} {
-		data, err := os.ReadFile(vectors.Path(f, name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		var root any
-		if err := json.Unmarshal(data, &root); err != nil {
-			f.Fatal(err)
-		}
-		collectHex(root, "", &seeds)
+	// Every byte string of the files that carry msgpack (values, subkeys, signed values).
+	for _, name := range []string{"msgpack.json", "dhtid.json", "schema.json", "rsa_validator.json"} {
+		seeds = append(seeds, vectors.ByteStrings(f, name)...)
 	}
 	return seeds
-}
-
-func collectHex(node any, field string, out *[][]byte) {
-	switch n := node.(type) {
-	case map[string]any:
-		for k, v := range n {
-			collectHex(v, k, out)
-		}
-	case []any:
-		for _, v := range n {
-			collectHex(v, field, out)
-		}
-	case string:
-		if strings.HasSuffix(field, "_hex") && len(n) < 4096 {
-			var h vectors.HexBytes
-			if json.Unmarshal([]byte(`"`+n+`"`), &h) == nil {
-				*out = append(*out, h)
-			}
-		}
-	}
 }

@@ -5,8 +5,12 @@
 //
 //	nil, bool, int64, uint64 (other Go integer kinds are accepted on encode), float64 (float32 widens),
 //	string (msgpack str), []byte (msgpack bin), []any (msgpack array), Tuple (ext 0x40),
-//	*Map (insertion-ordered, str or bin keys only), Ext (any other ext code, kept as it is),
-//	Raw (pre-encoded msgpack, written through untouched).
+//	*Map (insertion-ordered, str or bin keys only), Timestamp (ext −1), Ext (the ext codes hivemind
+//	registers, 0x50 and 0x51, kept as they are for the packages that interpret them), Raw
+//	(pre-encoded msgpack, written through untouched).
+//
+// Like hivemind's ext hook, Unmarshal turns an ext of any other code into its bare payload ([]byte),
+// so a value decoded and encoded again carries it as bin.
 //
 // Encoding always picks the smallest form, and floats are always float64, exactly as hivemind writes
 // them. Decoding accepts every valid form (non-minimal ints, float32, ...) and rejects trailing data.
@@ -20,8 +24,10 @@ package msgpack
 // tuple and a list of the same items stay distinguishable.
 type Tuple []any
 
-// Ext is an ext type other than 0x40 (tuple), kept as its code and payload. hivemind's dictionary
-// values (DictionaryDHTValue) are ext 0x50; package dht interprets them.
+// Ext is an ext value kept as its code and payload. Unmarshal produces it only for the codes
+// hivemind registers besides the tuple (ExtDictionary, ExtTensor): hivemind's dictionary values
+// (DictionaryDHTValue) are ext 0x50, and package dht interprets them. Marshal writes any Ext as
+// given.
 type Ext struct {
 	Code int8
 	Data []byte
@@ -31,9 +37,19 @@ type Ext struct {
 // values are never re-encoded). The decoder never produces Raw.
 type Raw []byte
 
-// Ext type codes used by hivemind.
+// Timestamp is msgpack's timestamp extension (ext −1), which msgpack-python decodes itself, before
+// any ext hook, into its Timestamp type: seconds since the epoch (may be negative) and nanoseconds
+// in [0, 10^9). Unmarshal accepts the 4-, 8- and 12-byte forms only (else ErrInvalidExt), and
+// Marshal writes the smallest form, as msgpack-python does.
+type Timestamp struct {
+	Seconds     int64
+	Nanoseconds uint32
+}
+
+// Ext type codes used by hivemind (ExtTimestamp is msgpack's own).
 const (
 	ExtTuple      int8 = 0x40
 	ExtDictionary int8 = 0x50
 	ExtTensor     int8 = 0x51
+	ExtTimestamp  int8 = -1
 )

@@ -1,90 +1,59 @@
 package msgpack_test
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/test/vectors"
 )
 
-// msgpackVectors is the part of vectors/msgpack.json this package checks. The dictionary_dht_value
-// section belongs to package dht's storage (ext 0x50 is opaque here).
-type msgpackVectors struct {
-	Values              []valueCase      `json:"values"`
-	DumpsErrors         []dumpsErrorCase `json:"dumps_errors"`
-	DecodeOnly          []decodeCase     `json:"decode_only"`
-	ValueWithExpiration []vweCase        `json:"value_with_expiration"`
-}
+// The lists of vectors/msgpack.json, each case read from its fields alone (vectors/README.md, "Case
+// names are labels, not keys"). The dictionary_dht_value list belongs to package dht's storage.
 
 type valueCase struct {
-	Name        string           `json:"name"`
-	Value       *vectors.Value   `json:"value"`
-	ValueRecipe string           `json:"value_recipe"`
-	Packed      vectors.HexBytes `json:"packed_hex"`
-	PackedLen   int              `json:"packed_len"`
-	PackedSHA   vectors.HexBytes `json:"packed_sha256_hex"`
-	PackedHead  vectors.HexBytes `json:"packed_head_hex"`
-	PackedTail  vectors.HexBytes `json:"packed_tail_hex"`
-	Loads       *vectors.Value   `json:"loads"`
-	Error       *vectors.Error   `json:"error"`
-	Roundtrip   bool             `json:"roundtrip"`
+	Value            *vectors.Value `json:"value"`
+	ValueRecipeTyped *vectors.Value `json:"value_recipe_typed"`
+	Packed           vectors.Blob   `json:"packed_hex"`
+	Loads            *vectors.Value `json:"loads"`
+	Error            *vectors.Error `json:"error"`
+	Roundtrip        bool           `json:"roundtrip"`
 }
 
 type dumpsErrorCase struct {
-	Name        string         `json:"name"`
 	ValuePython string         `json:"value_python"`
+	PythonType  string         `json:"python_type"`
 	Value       *vectors.Value `json:"value"`
 	Error       vectors.Error  `json:"error"`
 }
 
 type decodeCase struct {
-	Name  string           `json:"name"`
 	Input vectors.HexBytes `json:"input_hex"`
 	Loads *vectors.Value   `json:"loads"`
 	Error *vectors.Error   `json:"error"`
 }
 
 type vweCase struct {
-	Name       string           `json:"name"`
 	Value      vectors.HexBytes `json:"value_hex"`
 	Expiration vectors.Float    `json:"expiration"`
 	Error      vectors.Error    `json:"error"`
 }
 
-// errorKinds maps the vectors' error kinds to this package's sentinels.
-var errorKinds = map[string]error{
-	"int_out_of_range": msgpack.ErrIntOutOfRange,
-	"unsupported_type": msgpack.ErrUnsupportedType,
-	"map_key_type":     msgpack.ErrMapKeyType,
-	"invalid_utf8":     msgpack.ErrInvalidUTF8,
-	"truncated":        msgpack.ErrTruncated,
-	"extra_data":       msgpack.ErrExtraData,
-}
-
-func requireKind(t *testing.T, kind string, err error) {
-	t.Helper()
-	want, ok := errorKinds[kind]
-	require.True(t, ok, "unmapped error kind %q", kind)
-	require.ErrorIs(t, err, want)
-}
-
-// recipes builds the inputs that msgpack.json describes in words because they are large.
-var recipes = map[string]func() any{
-	`"é" * 10000  (U+00E9 repeated 10000 times)`: func() any { return strings.Repeat("é", 10000) },
-}
-
-func loadMsgpack(t *testing.T) msgpackVectors {
-	t.Helper()
-	var v msgpackVectors
-	vectors.Load(t, "msgpack.json", &v)
-	require.NotEmpty(t, v.Values)
-	return v
+// errorKinds maps the vectors' error kinds to the sentinels of this package (and, for what hivemind's
+// ext hook for 0x50 raises, of package dht).
+var errorKinds = vectors.Kinds{
+	"int_out_of_range":           msgpack.ErrIntOutOfRange,
+	"unsupported_type":           msgpack.ErrUnsupportedType,
+	"map_key_type":               msgpack.ErrMapKeyType,
+	"invalid_utf8":               msgpack.ErrInvalidUTF8,
+	"truncated":                  msgpack.ErrTruncated,
+	"extra_data":                 msgpack.ErrExtraData,
+	"invalid_ext":                msgpack.ErrInvalidExt,
+	"invalid_dictionary_payload": dht.ErrInvalidValue,
 }
 
 func goValue(t *testing.T, v vectors.Value) any {
@@ -94,127 +63,162 @@ func goValue(t *testing.T, v vectors.Value) any {
 	return g
 }
 
-func TestVectorValues(t *testing.T) {
-	for _, tc := range loadMsgpack(t).Values {
-		t.Run(tc.Name, func(t *testing.T) {
-			var in any
-			switch {
-			case tc.Value != nil:
-				g, err := tc.Value.Go()
-				if err != nil {
-					// map_int_keys: hivemind encodes an int-keyed dict (810102) that no hivemind peer can
-					// read back (strict_map_key). The Go value model has no such map, so the port cannot
-					// produce it (spec §6.1: "Go should avoid producing such maps"); its decoder refuses
-					// the bytes like hivemind's, checked below.
-					require.NotNil(t, tc.Error, "only an unreadable map may lack a Go form")
-					requireKind(t, tc.Error.Kind, err)
-					_, err = msgpack.Unmarshal(tc.Packed)
-					requireKind(t, tc.Error.Kind, err)
-					return
-				}
-				in = g
-			default:
-				build, ok := recipes[tc.ValueRecipe]
-				require.True(t, ok, "unknown recipe %q", tc.ValueRecipe)
-				in = build()
-			}
-
-			packed, err := msgpack.Marshal(in)
-			require.NoError(t, err)
-			if tc.Packed != nil {
-				require.Equal(t, fmt.Sprintf("%x", []byte(tc.Packed)), fmt.Sprintf("%x", packed))
-			} else {
-				require.Equal(t, tc.PackedLen, len(packed))
-				sum := sha256.Sum256(packed)
-				require.Equal(t, []byte(tc.PackedSHA), sum[:])
-				require.Equal(t, []byte(tc.PackedHead), packed[:len(tc.PackedHead)])
-				require.Equal(t, []byte(tc.PackedTail), packed[len(packed)-len(tc.PackedTail):])
-			}
-
-			got, err := msgpack.Unmarshal(packed)
-			if tc.Error != nil {
-				requireKind(t, tc.Error.Kind, err)
-				return
-			}
-			require.NoError(t, err)
-			if tc.Loads != nil {
-				requireModelEqual(t, goValue(t, *tc.Loads), got)
-			}
-			if tc.Roundtrip {
-				requireModelEqual(t, in, got)
-			}
-		})
+// hivemindLoads is MSGPackSerializer.loads: msgpack with hivemind's ext hooks. The tuple (0x40) and
+// unknown codes are msgpack.Unmarshal's; a DictionaryDHTValue (0x50) is unpacked by package dht and
+// packed again with every entry, so that two dictionaries compare by content (the typed form of a
+// dictionary in the vectors packs the same way: see vectors.Value.Go).
+func hivemindLoads(data []byte) (any, error) {
+	v, err := msgpack.Unmarshal(data)
+	if err != nil {
+		return nil, err
 	}
+	return unpackDictionaries(v)
+}
+
+func unpackDictionaries(v any) (any, error) {
+	switch x := v.(type) {
+	case msgpack.Ext:
+		if x.Code != msgpack.ExtDictionary {
+			return x, nil
+		}
+		d, err := dht.UnpackDictionaryPayload(x.Data)
+		if err != nil {
+			return nil, err
+		}
+		d.SetFrozen(true) // every entry, expired or not, as unpackb keeps them
+		return msgpack.Unmarshal(d.Pack(0))
+	case []any:
+		return unpackItems(x)
+	case msgpack.Tuple:
+		items, err := unpackItems(x)
+		return msgpack.Tuple(items), err
+	case *msgpack.Map:
+		out := msgpack.NewMap()
+		for k, val := range x.All() {
+			u, err := unpackDictionaries(val)
+			if err != nil {
+				return nil, err
+			}
+			out.Set(k, u)
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func unpackItems(items []any) ([]any, error) {
+	out := make([]any, len(items))
+	for i, it := range items {
+		u, err := unpackDictionaries(it)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = u
+	}
+	return out, nil
+}
+
+func TestVectorValues(t *testing.T) {
+	vectors.Run(t, "msgpack.json", "values", func(t *testing.T, tc valueCase) {
+		typed := tc.Value
+		if typed == nil {
+			// A large input is given in a compact typed form (repeat, counting_map).
+			typed = tc.ValueRecipeTyped
+		}
+		require.NotNil(t, typed, "a case needs value or value_recipe_typed")
+		in, err := typed.Go()
+		if err != nil {
+			// A value the Go model cannot hold: an int-keyed map, which hivemind encodes but no
+			// hivemind peer can read back (strict_map_key); spec §6.1 says Go avoids producing such
+			// maps. The decoder refuses the recorded bytes as hivemind's does.
+			require.NotNil(t, tc.Error, "only a value hivemind cannot read back may lack a Go form: %v", err)
+			errorKinds.Require(t, *tc.Error, err)
+			_, err = hivemindLoads(tc.Packed.Exact())
+			errorKinds.Require(t, *tc.Error, err)
+			return
+		}
+
+		packed, err := msgpack.Marshal(in)
+		require.NoError(t, err)
+		require.NoError(t, tc.Packed.Match(packed), "packed")
+
+		got, err := hivemindLoads(packed)
+		if tc.Error != nil {
+			errorKinds.Require(t, *tc.Error, err)
+			return
+		}
+		require.NoError(t, err)
+		if tc.Loads != nil {
+			requireModelEqual(t, goValue(t, *tc.Loads), got)
+		}
+		if tc.Roundtrip {
+			requireModelEqual(t, in, got)
+		}
+	})
+}
+
+// intSubclass stands in for a Python int subclass: strict_types refuses subclasses of the types it
+// packs, and the Go encoder refuses named types.
+type intSubclass int64
+
+// valueWithExpiration stands in for hivemind's ValueWithExpiration, which has no wire form.
+type valueWithExpiration struct {
+	Value      []byte
+	Expiration float64
+}
+
+// dumpsStandIns maps the python_type of a value hivemind's serializer refuses, where the case gives
+// no typed form of it, to a Go value the encoder must refuse in the same way.
+var dumpsStandIns = map[string]any{
+	"set":                 map[int64]struct{}{1: {}, 2: {}},
+	"frozenset":           map[int64]struct{}{1: {}},
+	"complex":             complex(1, 2),
+	"int_subclass":        intSubclass(1),
+	"ValueWithExpiration": valueWithExpiration{Value: []byte("v"), Expiration: 1},
 }
 
 func TestVectorDumpsErrors(t *testing.T) {
-	// Go stand-ins for the Python values that have no typed form in the vectors.
-	standIns := map[string]any{
-		"set": map[int]struct{}{1: {}, 2: {}},
-		"value_with_expiration": struct {
-			Value      []byte
-			Expiration float64
-		}{Value: []byte("v"), Expiration: 1},
-	}
-	for _, tc := range loadMsgpack(t).DumpsErrors {
-		t.Run(tc.Name, func(t *testing.T) {
-			var in any
-			if tc.Value != nil {
-				in = goValue(t, *tc.Value)
-			} else {
-				var ok bool
-				in, ok = standIns[tc.Name]
-				require.True(t, ok, "no Go stand-in for %s", tc.ValuePython)
-			}
-			out, err := msgpack.AppendMarshal([]byte("prefix"), in)
-			requireKind(t, tc.Error.Kind, err)
-			require.Equal(t, "prefix", string(out), "a failed append leaves dst as it was")
-		})
-	}
+	vectors.Run(t, "msgpack.json", "dumps_errors", func(t *testing.T, tc dumpsErrorCase) {
+		var in any
+		if tc.Value != nil { // an out-of-range int, alone or inside a tuple
+			in = goValue(t, *tc.Value)
+		} else {
+			var ok bool
+			in, ok = dumpsStandIns[tc.PythonType]
+			require.True(t, ok, "no Go stand-in for python_type %q (%s)", tc.PythonType, tc.ValuePython)
+		}
+		out, err := msgpack.AppendMarshal([]byte("prefix"), in)
+		errorKinds.Require(t, tc.Error, err)
+		require.Equal(t, "prefix", string(out), "a failed append leaves dst as it was")
+	})
 }
 
 func TestVectorDecodeOnly(t *testing.T) {
-	for _, tc := range loadMsgpack(t).DecodeOnly {
-		t.Run(tc.Name, func(t *testing.T) {
-			got, err := msgpack.Unmarshal(tc.Input)
-			if tc.Error != nil {
-				requireKind(t, tc.Error.Kind, err)
-				return
-			}
-			require.NoError(t, err)
-			if tc.Name == "unknown_ext" {
-				// hivemind logs a warning and returns the bare payload; the Go value model keeps the
-				// code as well (msgpack.Ext), so the value can be re-encoded as it came.
-				ext, ok := got.(msgpack.Ext)
-				require.True(t, ok, "got %T", got)
-				require.Equal(t, int8(7), ext.Code)
-				require.Equal(t, tc.Loads.Bytes, ext.Data)
-				return
-			}
-			requireModelEqual(t, goValue(t, *tc.Loads), got)
-		})
-	}
+	vectors.Run(t, "msgpack.json", "decode_only", func(t *testing.T, tc decodeCase) {
+		got, err := hivemindLoads(tc.Input)
+		if tc.Error != nil {
+			errorKinds.Require(t, *tc.Error, err)
+			return
+		}
+		require.NoError(t, err)
+		require.NotNil(t, tc.Loads, "a case needs loads or error")
+		requireModelEqual(t, goValue(t, *tc.Loads), got)
+	})
 }
 
 func TestVectorValueWithExpiration(t *testing.T) {
-	for _, tc := range loadMsgpack(t).ValueWithExpiration {
-		t.Run(tc.Name, func(t *testing.T) {
-			// A (value, expiration) pair has no wire form: the two travel as separate protobuf fields.
-			// Any Go pair type is refused, like hivemind's ValueWithExpiration.
-			pair := struct {
-				Value      []byte
-				Expiration float64
-			}{Value: tc.Value, Expiration: tc.Expiration.Value()}
-			_, err := msgpack.Marshal(pair)
-			requireKind(t, tc.Error.Kind, err)
-			_, err = msgpack.Marshal(&pair)
-			requireKind(t, tc.Error.Kind, err)
-			// The value itself is ordinary msgpack.
-			v, err := msgpack.Unmarshal(tc.Value)
-			require.NoError(t, err)
-			require.Equal(t, "v", v)
-		})
-	}
+	vectors.Run(t, "msgpack.json", "value_with_expiration", func(t *testing.T, tc vweCase) {
+		// A (value, expiration) pair has no wire form: the two travel as separate protobuf fields.
+		// Any Go pair type is refused, like hivemind's ValueWithExpiration.
+		pair := valueWithExpiration{Value: tc.Value, Expiration: tc.Expiration.Value()}
+		_, err := msgpack.Marshal(pair)
+		errorKinds.Require(t, tc.Error, err)
+		_, err = msgpack.Marshal(&pair)
+		errorKinds.Require(t, tc.Error, err)
+		// The value itself is ordinary msgpack.
+		_, err = msgpack.Unmarshal(tc.Value)
+		require.NoError(t, err)
+	})
 }
 
 // requireModelEqual asserts that got is want with the same Go types throughout (int64 against
@@ -259,6 +263,10 @@ func modelDiff(want, got any, path string) string {
 			return d
 		}
 		return seqDiff(wv, gv, path+".values")
+	case msgpack.Timestamp:
+		if w != got.(msgpack.Timestamp) {
+			return fmt.Sprintf("%s: timestamp %v, want %v", path, got, w)
+		}
 	case msgpack.Ext:
 		g := got.(msgpack.Ext)
 		if w.Code != g.Code || string(w.Data) != string(g.Data) {

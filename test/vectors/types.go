@@ -13,11 +13,15 @@ import (
 // HexBytes is a byte string written as lowercase, even-length hex. JSON null decodes to nil.
 type HexBytes []byte
 
-// UnmarshalJSON implements json.Unmarshaler; a malformed string is an error (a broken vector file).
+// UnmarshalJSON implements json.Unmarshaler; a malformed string is an error (a broken vector file),
+// and so is the large form of a byte string (see Blob), which has no exact bytes to give.
 func (h *HexBytes) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		*h = nil
 		return nil
+	}
+	if len(b) > 0 && b[0] == '{' {
+		return fmt.Errorf("a byte string given in the large form (length and digest only) where the test reads exact bytes: read it as a vectors.Blob")
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -89,6 +93,10 @@ const (
 	KindTuple      Kind = "tuple"
 	KindMap        Kind = "map"
 	KindDictionary Kind = "dictionary_dht_value"
+	// KindRepeat and KindCountingMap are compact forms of large values; they occur only inside
+	// value_recipe_typed, and Go expands them.
+	KindRepeat      Kind = "repeat"
+	KindCountingMap Kind = "counting_map"
 )
 
 // Value is a typed Python value from the vectors, decoded recursively. Exactly the members that belong
@@ -111,6 +119,26 @@ type Value struct {
 	Entries []MapEntry
 	// Dict for KindDictionary.
 	Dict *Dictionary
+	// Repeat for KindRepeat.
+	Repeat *Repeat
+	// CountingMap for KindCountingMap.
+	CountingMap *CountingMap
+}
+
+// Repeat is the compact form of a large str, bytes or list: Unit repeated Count times, concatenated
+// (As str or bytes) or as list items (As list).
+type Repeat struct {
+	As    Kind  `json:"as"`
+	Unit  Value `json:"unit"`
+	Count int   `json:"count"`
+}
+
+// CountingMap is the compact form of a large map: the keys are the bytes i.to_bytes(KeyLen, "big")
+// for i = 0 … Count−1 in that order, each mapped to Value.
+type CountingMap struct {
+	KeyLen int   `json:"key_len"`
+	Count  int   `json:"count"`
+	Value  Value `json:"value"`
 }
 
 // MapEntry is one key/value pair of a typed map.
@@ -194,6 +222,27 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("dictionary items: %w", err)
 		}
 		v.Dict = d
+	case KindRepeat:
+		v.Repeat = &Repeat{}
+		if err := json.Unmarshal(b, v.Repeat); err != nil {
+			return fmt.Errorf("repeat: %w", err)
+		}
+		switch v.Repeat.As {
+		case KindStr, KindBytes, KindList:
+		default:
+			return fmt.Errorf("repeat as %q: want str, bytes or list", v.Repeat.As)
+		}
+		if v.Repeat.Count < 0 {
+			return fmt.Errorf("repeat count %d", v.Repeat.Count)
+		}
+	case KindCountingMap:
+		v.CountingMap = &CountingMap{}
+		if err := json.Unmarshal(b, v.CountingMap); err != nil {
+			return fmt.Errorf("counting_map: %w", err)
+		}
+		if c := v.CountingMap; c.Count < 0 || c.KeyLen < 1 || c.KeyLen > 8 || (c.KeyLen < 8 && uint64(c.Count) > 1<<(8*c.KeyLen)) {
+			return fmt.Errorf("counting_map of %d keys of %d bytes", c.Count, c.KeyLen)
+		}
 	default:
 		return fmt.Errorf("unknown typed value tag %q", head.T)
 	}

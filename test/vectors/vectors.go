@@ -15,10 +15,14 @@
 package vectors
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -64,20 +68,77 @@ func find() (string, error) {
 }
 
 // Load decodes the vector file name (e.g. "msgpack.json") into out, failing the test on any error.
-// Unknown JSON fields are allowed so that a test may decode only the sections it checks.
+// Unknown JSON fields are allowed so that a test may decode only the sections it checks. Large forms
+// of byte strings are folded for Blob (see foldLargeForms). Tests that check cases should prefer Run
+// or Cases, which decode each case on its own and report an unreadable one by its name.
 func Load(tb testing.TB, name string, out any) {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(Dir(tb), name))
+	if err := load(Dir(tb), name, out); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func load(dir, name string, out any) error {
+	data, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
-		tb.Fatalf("read vectors: %v", err)
+		return fmt.Errorf("read vectors: %w", err)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		tb.Fatalf("decode vectors %s: %v", name, err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers pass through the fold unchanged
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return fmt.Errorf("decode vectors %s: %w", name, err)
 	}
+	foldLargeForms(tree)
+	folded, err := json.Marshal(tree)
+	if err != nil {
+		return fmt.Errorf("decode vectors %s: %w", name, err)
+	}
+	if err := json.Unmarshal(folded, out); err != nil {
+		return fmt.Errorf("decode vectors %s: %w", name, err)
+	}
+	return nil
 }
 
 // Path returns the full path of a vector file (for fuzz seeds and similar raw uses).
 func Path(tb testing.TB, name string) string {
 	tb.Helper()
 	return filepath.Join(Dir(tb), name)
+}
+
+// ByteStrings returns every exact byte string of the vector file (each `*_hex` string field and
+// typed bytes value, in a fixed order), for fuzz seeds. Large forms have no bytes and are left out.
+func ByteStrings(tb testing.TB, name string) [][]byte {
+	tb.Helper()
+	var root any
+	Load(tb, name, &root)
+	var out [][]byte
+	var walk func(node any, field string)
+	walk = func(node any, field string) {
+		switch n := node.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(n))
+			for k := range n {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(n[k], k)
+			}
+		case []any:
+			for _, v := range n {
+				walk(v, field)
+			}
+		case string:
+			if strings.HasSuffix(field, "_hex") || field == "hex" {
+				b, err := hex.DecodeString(n)
+				if err != nil {
+					tb.Fatalf("%s: field %s: %v", name, field, err)
+				}
+				out = append(out, b)
+			}
+		}
+	}
+	walk(root, "")
+	return out
 }

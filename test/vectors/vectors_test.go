@@ -2,7 +2,6 @@ package vectors
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,18 +9,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestEveryFileDecodes walks every vector file and decodes every typed value, float and hex field it
-// holds, so a malformed file (or a gap in this decoder) fails here first.
+// TestEveryFileDecodes walks every vector file and decodes every typed value, float, hex field and
+// large form it holds, so a malformed file (or a gap in this decoder) fails here first.
 func TestEveryFileDecodes(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(Dir(t), "*.json"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			require.NoError(t, err)
 			var root any
-			require.NoError(t, json.Unmarshal(data, &root))
+			require.NoError(t, load(filepath.Dir(f), filepath.Base(f), &root))
 			counts := map[string]int{}
 			walk(t, root, "", counts)
 			t.Logf("decoded %v", counts)
@@ -34,6 +31,13 @@ func walk(t *testing.T, node any, field string, counts map[string]int) {
 	switch n := node.(type) {
 	case map[string]any:
 		raw, _ := json.Marshal(n)
+		if strings.HasSuffix(field, "_hex") {
+			var b Blob
+			require.NoError(t, json.Unmarshal(raw, &b), "large form %s", field)
+			require.True(t, b.Large())
+			counts["large"]++
+			return
+		}
 		if _, ok := n["t"]; ok {
 			var v Value
 			require.NoError(t, json.Unmarshal(raw, &v), "typed value %s", raw)
