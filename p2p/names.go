@@ -5,14 +5,32 @@ import (
 	"strings"
 )
 
-// HandleName builds a hivemind handle name, the libp2p protocol ID of one RPC: "Class.method", or
-// "namespace::Class.method" when namespace is not empty (ServicerBase._get_handle_name). Class is the
-// Python servicer class name (e.g. "DHTProtocol") and method the rpc_* method (e.g. "rpc_ping"); both
-// are part of the wire protocol and are never derived from Go identifiers.
-func HandleName(namespace, class, method string) string {
+// Namespace is the namespace of a servicer's handle names, hivemind's Optional[str]: the zero value is
+// no namespace, and NamespaceOf(s) is the namespace s — even when s is empty, since hivemind builds
+// "::Class.method" for namespace="" and only None gives "Class.method".
+type Namespace struct {
+	name string
+	set  bool
+}
+
+// NamespaceOf returns the namespace name (which may be empty).
+func NamespaceOf(name string) Namespace { return Namespace{name: name, set: true} }
+
+// String returns the namespace's name ("" for none).
+func (n Namespace) String() string { return n.name }
+
+// IsSet reports whether n is a namespace rather than the zero Namespace (none).
+func (n Namespace) IsSet() bool { return n.set }
+
+// HandleName builds a hivemind handle name, the libp2p protocol ID of one RPC: "Class.method" with
+// no namespace, or "namespace::Class.method" with one, even an empty one
+// (ServicerBase._get_handle_name). Class is the Python servicer class name (e.g. "DHTProtocol") and
+// method the rpc_* method (e.g. "rpc_ping"); both are part of the wire protocol and are never
+// derived from Go identifiers.
+func HandleName(namespace Namespace, class, method string) string {
 	var b strings.Builder
-	if namespace != "" {
-		b.WriteString(namespace)
+	if namespace.set {
+		b.WriteString(namespace.name)
 		b.WriteString("::")
 	}
 	b.WriteString(class)
@@ -40,7 +58,7 @@ func checkHandleName(name string) error {
 type Stub struct {
 	Host      *Host
 	Peer      PeerID
-	Namespace string
+	Namespace Namespace
 	Class     string
 }
 
@@ -51,7 +69,7 @@ func (s Stub) Name(method string) string { return HandleName(s.Namespace, s.Clas
 // add_p2p_handlers(namespace=…). Pass Name(method) to AddUnaryHandler and the other Add functions.
 type Servicer struct {
 	Host      *Host
-	Namespace string
+	Namespace Namespace
 	Class     string
 }
 

@@ -55,7 +55,7 @@ const testClass = "ExampleServicer"
 func TestServicerCalls(t *testing.T) {
 	forEachNet(t, func(t *testing.T, kind string) {
 		server, client := hostPair(t, kind, Config{})
-		sv := Servicer{Host: server, Namespace: "ns", Class: testClass}
+		sv := Servicer{Host: server, Namespace: NamespaceOf("ns"), Class: testClass}
 		stub := sv.Stub(server.ID())
 		require.Equal(t, "ns::ExampleServicer.rpc_square", sv.Name("rpc_square"))
 

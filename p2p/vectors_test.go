@@ -431,9 +431,9 @@ func TestHandleNameVectors(t *testing.T) {
 	require.NotEmpty(t, f.HandleNames)
 	for _, tc := range f.HandleNames {
 		t.Run(tc.Name, func(t *testing.T) {
-			ns := ""
+			ns := Namespace{}
 			if tc.Namespace != nil {
-				ns = *tc.Namespace
+				ns = NamespaceOf(*tc.Namespace)
 			}
 			assert.Equal(t, tc.HandleName, HandleName(ns, tc.ServicerClass, tc.Method))
 			assert.NoError(t, checkHandleName(tc.HandleName))

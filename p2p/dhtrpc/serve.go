@@ -25,7 +25,7 @@ var Methods = [...]string{MethodPing, MethodStore, MethodFind}
 
 // HandleName returns the handle name (libp2p protocol ID) of a DHT method, e.g.
 // "DHTProtocol.rpc_find".
-func HandleName(method string) string { return p2p.HandleName("", Class, method) }
+func HandleName(method string) string { return p2p.HandleName(p2p.Namespace{}, Class, method) }
 
 // PeerIDFromP2P converts a libp2p peer ID to a dht.PeerID: its raw multihash bytes.
 func PeerIDFromP2P(p p2p.PeerID) dht.PeerID { return dht.PeerID(p2p.PeerIDBytes(p)) }

@@ -28,7 +28,7 @@ var (
 )
 
 // baselineName is the trivial unary handler the DHT calls are compared with.
-var baselineName = p2p.HandleName("bench", "Baseline", "rpc_ping")
+var baselineName = p2p.HandleName(p2p.NamespaceOf("bench"), "Baseline", "rpc_ping")
 
 // libp2pPair is a server node and a client-mode node on two loopback hosts, plus a baseline handler
 // on the server's host.
