@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -60,12 +59,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		}
 		net.Partition(ids(a), ids(b))
 		tl := newTally()
-		var peak uint64
-		sample := func() {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-		}
+		heap := report.StartHeapSampler()
 		store := func(side []int, prefix string) []crossCheck {
 			var out []crossCheck
 			for k := range keys {
@@ -120,7 +114,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		}
 		lo, hi := sizes()
 		t.Logf("routing-table sizes during the partition: %d..%d (a side has %d nodes)", lo, hi, size/2)
-		sample()
+		heap.Sample()
 		// Heal at a seeded point of the refresh cycle: the nodes' ticks are nearly aligned (they
 		// joined within moments), and healing right on a tick would hide the wait for the next one.
 		time.Sleep(time.Duration(rng.Int64N(int64(refresh))))
@@ -130,9 +124,10 @@ func TestSimPartitionHeals(t *testing.T) {
 		for time.Since(healed) < 3*refresh && len(pending) > 0 {
 			time.Sleep(time.Second) // virtual time
 			pending = slices.DeleteFunc(pending, get)
-			sample()
+			heap.Sample()
 		}
 		took := time.Since(healed)
+		peak, _ := heap.Stop()
 		c := tl.snapshot()
 		row := report.Row{
 			Scenario: "sim/partition-heal", Runs: 1, Calls: c.calls, FailedAsExpected: c.typed,

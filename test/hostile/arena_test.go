@@ -11,8 +11,6 @@ import (
 	"iter"
 	"log/slog"
 	"net"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -317,55 +315,4 @@ func (a *arena) callRaw(ctx context.Context, method string, data []byte, resp pr
 		return text, err
 	}
 	return "", proto.Unmarshal(r, resp)
-}
-
-// heapSampler records the peak Go heap in use while an attack runs.
-type heapSampler struct {
-	mu   sync.Mutex
-	peak uint64
-	base uint64
-	done chan struct{}
-	wg   sync.WaitGroup
-}
-
-func heapInUse() uint64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
-}
-
-func startHeapSampler() *heapSampler {
-	runtime.GC()
-	h := &heapSampler{base: heapInUse(), done: make(chan struct{})}
-	h.peak = h.base
-	h.wg.Go(func() {
-		tick := time.NewTicker(25 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				h.sample()
-			case <-h.done:
-				return
-			}
-		}
-	})
-	return h
-}
-
-func (h *heapSampler) sample() {
-	v := heapInUse()
-	h.mu.Lock()
-	h.peak = max(h.peak, v)
-	h.mu.Unlock()
-}
-
-// stop ends sampling and returns the peak and the growth over the baseline.
-func (h *heapSampler) stop() (peak, growth uint64) {
-	close(h.done)
-	h.wg.Wait()
-	h.sample()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.peak, h.peak - h.base
 }

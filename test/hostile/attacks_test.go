@@ -54,9 +54,9 @@ func TestHostilePeers(t *testing.T) {
 			if err := a.checkHonest(ctx, "before"); err != nil {
 				t.Fatal(err)
 			}
-			hs := startHeapSampler()
+			hs := report.StartHeapSampler()
 			res := at.run(ctx, t, a)
-			peak, growth := hs.stop()
+			peak, growth := hs.Stop()
 			if err := a.checkHonest(ctx, "after"); err != nil {
 				t.Fatal(err)
 			}

@@ -39,7 +39,8 @@ type Row struct {
 	// WorstRecovery is the longest time from a fault to full health (0: no recovery measured).
 	WorstRecovery time.Duration
 	// PeakMemory is the peak memory in bytes: a worker's peak RSS (VmHWM) for process scenarios, the
-	// Go heap in use of the attacked node for hostile peers and simulations.
+	// Go heap in use of the test process that hosts the attacked node (hostile peers) or the
+	// simulated nodes, always measured by HeapSampler.
 	PeakMemory uint64
 	// MemoryKind says which: "rss" or "heap".
 	MemoryKind string
