@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/test/vectors"
 )
 
 func dictMarshal(t testing.TB, v any) []byte {
@@ -177,8 +178,8 @@ func TestUnpackDictionaryLenient(t *testing.T) {
 // FuzzUnpackDictionary: decoding arbitrary bytes never panics, and a successful decode packs to
 // bytes that decode again to the same dictionary.
 func FuzzUnpackDictionary(f *testing.F) {
-	for _, c := range loadDictionaryCases(f) {
-		f.Add([]byte(c.ExtPayload))
+	for _, b := range vectors.ByteStrings(f, "msgpack.json") { // dictionary payloads among them
+		f.Add(b)
 	}
 	inf := math.Inf(1)
 	for _, v := range []any{

@@ -31,33 +31,17 @@ func fuzzNode(f *testing.F) *Node {
 	return n
 }
 
-// protoSeeds adds the request or response bytes of every dht_proto.json exchange.
-func protoSeeds(f *testing.F, pick func(protoExchange) []byte) {
-	var file protoVectors
-	vectors.Load(f, "dht_proto.json", &file)
-	for _, sc := range file.Scenarios {
-		for _, ex := range sc.Exchanges {
-			if b := pick(ex); b != nil {
-				f.Add(b)
-			}
-		}
-	}
-}
-
-func seedsFor(call string, response bool) func(protoExchange) []byte {
-	return func(ex protoExchange) []byte {
-		if ex.ClientCall != call {
-			return nil
-		}
-		if response {
-			return ex.ResponseHex
-		}
-		return ex.RequestHex
+// protoSeeds adds every byte string of dht_proto.json: the requests and responses of its exchanges
+// and ping-backs and its serialized messages, whatever the exchange. A handler fuzzer starts from all
+// of them (a byte string that is not its request type is a seed of malformed input).
+func protoSeeds(f *testing.F) {
+	for _, b := range vectors.ByteStrings(f, "dht_proto.json") {
+		f.Add(b)
 	}
 }
 
 func FuzzHandlePing(f *testing.F) {
-	protoSeeds(f, seedsFor("call_ping", false))
+	protoSeeds(f)
 	f.Add([]byte{})
 	n := fuzzNode(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -70,7 +54,7 @@ func FuzzHandlePing(f *testing.F) {
 }
 
 func FuzzHandleStore(f *testing.F) {
-	protoSeeds(f, seedsFor("call_store", false))
+	protoSeeds(f)
 	n := fuzzNode(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req := &dhtpb.StoreRequest{}
@@ -88,7 +72,7 @@ func FuzzHandleStore(f *testing.F) {
 }
 
 func FuzzHandleFind(f *testing.F) {
-	protoSeeds(f, seedsFor("call_find", false))
+	protoSeeds(f)
 	n := fuzzNode(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req := &dhtpb.FindRequest{}
@@ -126,7 +110,7 @@ func (c *cannedFind) Find(context.Context, PeerID, *dhtpb.FindRequest) (*dhtpb.F
 }
 
 func FuzzFindResponse(f *testing.F) {
-	protoSeeds(f, seedsFor("call_find", true))
+	protoSeeds(f)
 	canned := &cannedFind{Transport: newLoopNet().endpoint("fuzz")}
 	n, err := New(Config{
 		Clock: &fakeClock{now: 1_700_000_000}, Logger: quietLogger(), RefreshInterval: -1,

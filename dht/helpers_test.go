@@ -3,13 +3,10 @@ package dht
 import (
 	"context"
 	"fmt"
-	"math"
-	"math/big"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/proto/dhtpb"
 	"github.com/hivemind-go/hivemind/test/vectors"
 	"google.golang.org/protobuf/proto"
@@ -177,91 +174,37 @@ func (e loopEndpoint) Find(ctx context.Context, to PeerID, req *dhtpb.FindReques
 		Handler.HandleFind)
 }
 
-// decodeBase58 decodes a base58btc peer ID (test helper for vectors that give only the b58 form).
-func decodeBase58(t testing.TB, s string) PeerID {
-	t.Helper()
-	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	x := new(big.Int)
-	for _, c := range s {
-		i := -1
-		for j, a := range alphabet {
-			if a == c {
-				i = j
-			}
-		}
-		if i < 0 {
-			t.Fatalf("bad base58 %q", s)
-		}
-		x.Mul(x, big.NewInt(58))
-		x.Add(x, big.NewInt(int64(i)))
-	}
-	out := x.Bytes()
-	for _, c := range s {
-		if c != '1' {
-			break
-		}
-		out = append([]byte{0}, out...)
-	}
-	return PeerID(out)
-}
-
-// typedGo converts the typed vector values used as keys, subkeys and values in these tests.
-func typedGo(t testing.TB, v vectors.Value) any {
-	t.Helper()
-	switch v.Kind {
-	case vectors.KindNil:
-		return nil
-	case vectors.KindBool:
-		return v.Bool
-	case vectors.KindInt:
-		if v.Int.IsInt64() {
-			return v.Int.Int64()
-		}
-		return v.Int.Uint64()
-	case vectors.KindFloat:
-		return v.Float.Value()
-	case vectors.KindStr:
-		return v.Str
-	case vectors.KindBytes:
-		return v.Bytes
-	case vectors.KindList, vectors.KindTuple:
-		items := make([]any, len(v.Items))
-		for i, it := range v.Items {
-			items[i] = typedGo(t, it)
-		}
-		if v.Kind == vectors.KindTuple {
-			return msgpack.Tuple(items)
-		}
-		return items
-	}
-	t.Fatalf("no Go value for a %s", v.Kind)
-	return nil
-}
-
-func typedMsgpack(t testing.TB, v vectors.Value) []byte {
-	t.Helper()
-	b, err := msgpack.Marshal(typedGo(t, v))
+// vectorMsgpack returns hivemind's encoding of a typed vector value (the loader's Value.Msgpack),
+// failing the test when it has none.
+func vectorMsgpack(tb testing.TB, v vectors.Value) []byte {
+	tb.Helper()
+	b, err := v.Msgpack()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("typed %s value: %v", v.Kind, err)
 	}
 	return b
 }
 
-// dictionaryOf builds a DictionaryValue from a typed dictionary_dht_value, entries kept as given.
-func dictionaryOf(t testing.TB, v vectors.Value) *DictionaryValue {
-	t.Helper()
-	d := NewDictionaryValue(0)
-	d.SetFrozen(true)
-	for _, it := range v.Dict.Items {
-		if _, err := d.Store(typedMsgpack(t, it.Subkey), it.Value, it.Expiration.Value(), 0); err != nil {
-			t.Fatal(err)
-		}
+// vectorDictionary decodes a typed dictionary_dht_value as hivemind's DictionaryDHTValue.unpackb
+// would its packing (the loader's Value.Msgpack): every item as given, maxsize and latest expiration
+// included.
+func vectorDictionary(v vectors.Value) (*DictionaryValue, error) {
+	if v.Kind != vectors.KindDictionary {
+		return nil, fmt.Errorf("a typed %s value, want a dictionary_dht_value", v.Kind)
 	}
-	d.SetFrozen(false)
-	if got, want := d.LatestExpiration(), v.Dict.LatestExpirationTime.Value(); math.Float64bits(got) != math.Float64bits(want) {
-		t.Fatalf("dictionary latest expiration %v, vector says %v", got, want)
+	packed, err := v.Msgpack()
+	if err != nil {
+		return nil, err
 	}
-	return d
+	return UnpackDictionary(packed)
+}
+
+// packedWhole returns d packed with every entry it holds (frozen: nothing expires or is evicted),
+// to compare it with a typed dictionary_dht_value's packing.
+func packedWhole(d *DictionaryValue) []byte {
+	prev := d.SetFrozen(true)
+	defer d.SetFrozen(prev)
+	return d.Pack(0)
 }
 
 func mustID(t testing.TB, b []byte) ID {

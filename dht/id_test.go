@@ -8,66 +8,45 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/test/vectors"
 )
 
-// dhtidVectors is vectors/dhtid.json (generate* sections: key_test.go).
-type dhtidVectors struct {
-	Generate []struct {
-		Name          string           `json:"name"`
-		Key           vectors.Value    `json:"key"`
-		HashInputKind string           `json:"hash_input_kind"`
-		HashInput     vectors.HexBytes `json:"hash_input_hex"`
-		DHTID         vectors.HexBytes `json:"dhtid_hex"`
-		DHTIDInt      string           `json:"dhtid_int"`
-	} `json:"generate"`
-	GenerateErrors []struct {
-		Name  string        `json:"name"`
-		Key   vectors.Value `json:"key"`
-		Error vectors.Error `json:"error"`
-	} `json:"generate_errors"`
-	GenerateSpecial []struct {
-		Name             string           `json:"name"`
-		Key              vectors.Value    `json:"key"`
-		Sample1          vectors.HexBytes `json:"sample_1_hex"`
-		Sample2          vectors.HexBytes `json:"sample_2_hex"`
-		TwoCallsDiffer   bool             `json:"two_calls_differ"`
-		NotUsedSHA1OfNil vectors.HexBytes `json:"not_used_sha1_of_msgpack_nil_hex"`
-	} `json:"generate_special"`
-	XorDistance []struct {
-		Name        string           `json:"name"`
-		A           vectors.HexBytes `json:"a_hex"`
-		B           vectors.HexBytes `json:"b_hex"`
-		DistanceInt string           `json:"distance_int"`
-		Distance    vectors.HexBytes `json:"distance_hex"`
-	} `json:"xor_distance"`
-	FromBytes []struct {
-		Name     string           `json:"name"`
-		Input    vectors.HexBytes `json:"input_hex"`
-		DHTID    vectors.HexBytes `json:"dhtid_hex"`
-		DHTIDInt string           `json:"dhtid_int"`
-		Error    *vectors.Error   `json:"error"`
-	} `json:"from_bytes"`
-	LongestCommonPrefix []struct {
-		Name   string             `json:"name"`
-		IDs    []vectors.HexBytes `json:"ids_hex"`
-		Result int                `json:"result"`
-	} `json:"longest_common_prefix_length"`
-	SortByDistance []struct {
-		Name         string             `json:"name"`
-		Query        vectors.HexBytes   `json:"query_hex"`
-		Candidates   []vectors.HexBytes `json:"candidates_hex"`
-		DistancesInt []string           `json:"distances_int"`
-		Sorted       []vectors.HexBytes `json:"sorted_hex"`
-	} `json:"sort_by_distance"`
+// The cases of vectors/dhtid.json (the generate* lists: key_test.go), one type per list.
+
+type xorDistanceCase struct {
+	A           vectors.HexBytes `json:"a_hex"`
+	B           vectors.HexBytes `json:"b_hex"`
+	DistanceInt string           `json:"distance_int"`
+	Distance    vectors.HexBytes `json:"distance_hex"`
 }
 
-func loadDHTID(t *testing.T) dhtidVectors {
-	t.Helper()
-	var v dhtidVectors
-	vectors.Load(t, "dhtid.json", &v)
-	require.NotEmpty(t, v.Generate)
-	return v
+type fromBytesCase struct {
+	Input    vectors.HexBytes `json:"input_hex"`
+	DHTID    vectors.HexBytes `json:"dhtid_hex"`
+	DHTIDInt string           `json:"dhtid_int"`
+	Error    *vectors.Error   `json:"error"`
+}
+
+type commonPrefixCase struct {
+	IDs    []vectors.HexBytes `json:"ids_hex"`
+	Result int                `json:"result"`
+}
+
+type sortByDistanceCase struct {
+	Query        vectors.HexBytes   `json:"query_hex"`
+	Candidates   []vectors.HexBytes `json:"candidates_hex"`
+	DistancesInt []string           `json:"distances_int"`
+	Sorted       []vectors.HexBytes `json:"sorted_hex"`
+}
+
+// idKinds maps the error kinds of dhtid.json to this package's errors (and the codec's, for keys).
+var idKinds = vectors.Kinds{
+	"dhtid_out_of_range": dht.ErrIDOutOfRange,
+	"int_out_of_range":   msgpack.ErrIntOutOfRange,
+	"unsupported_type":   msgpack.ErrUnsupportedType,
+	"map_key_type":       msgpack.ErrMapKeyType,
+	"invalid_ext":        msgpack.ErrInvalidExt,
 }
 
 // mustID reads a 20-byte ID from the vectors.
@@ -80,46 +59,39 @@ func mustID(t *testing.T, b []byte) dht.ID {
 }
 
 func TestIDXorDistance(t *testing.T) {
-	for _, tc := range loadDHTID(t).XorDistance {
-		t.Run(tc.Name, func(t *testing.T) {
-			a, b := mustID(t, tc.A), mustID(t, tc.B)
-			d := a.Xor(b)
-			require.Equal(t, hex.EncodeToString(tc.Distance), d.String())
-			require.Equal(t, tc.DistanceInt, d.Big().String())
-			require.Equal(t, d, b.Xor(a), "XOR distance is symmetric")
-		})
-	}
+	vectors.Run(t, "dhtid.json", "xor_distance", func(t *testing.T, tc xorDistanceCase) {
+		a, b := mustID(t, tc.A), mustID(t, tc.B)
+		d := a.Xor(b)
+		require.Equal(t, hex.EncodeToString(tc.Distance), d.String())
+		require.Equal(t, tc.DistanceInt, d.Big().String())
+		require.Equal(t, d, b.Xor(a), "XOR distance is symmetric")
+	})
 }
 
 func TestIDFromBytes(t *testing.T) {
-	for _, tc := range loadDHTID(t).FromBytes {
-		t.Run(tc.Name, func(t *testing.T) {
-			id, err := dht.IDFromBytes(tc.Input)
-			if tc.Error != nil {
-				require.Equal(t, "dhtid_out_of_range", tc.Error.Kind)
-				require.ErrorIs(t, err, dht.ErrIDOutOfRange)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, hex.EncodeToString(tc.DHTID), id.String())
-			require.Equal(t, tc.DHTIDInt, id.Big().String())
-			require.Equal(t, []byte(tc.DHTID), id.Bytes(), "serialization is always 20 bytes")
-		})
-	}
+	vectors.Run(t, "dhtid.json", "from_bytes", func(t *testing.T, tc fromBytesCase) {
+		id, err := dht.IDFromBytes(tc.Input)
+		if tc.Error != nil {
+			idKinds.Require(t, *tc.Error, err)
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, hex.EncodeToString(tc.DHTID), id.String())
+		require.Equal(t, tc.DHTIDInt, id.Big().String())
+		require.Equal(t, hex.EncodeToString(tc.DHTID), hex.EncodeToString(id.Bytes()), "serialization is always 20 bytes")
+	})
 }
 
 func TestIDCommonPrefixLen(t *testing.T) {
-	for _, tc := range loadDHTID(t).LongestCommonPrefix {
-		t.Run(tc.Name, func(t *testing.T) {
-			ids := make([]dht.ID, len(tc.IDs))
-			for i, b := range tc.IDs {
-				ids[i] = mustID(t, b)
-			}
-			require.Equal(t, tc.Result, dht.CommonPrefixLen(ids...))
-			slices.Reverse(ids)
-			require.Equal(t, tc.Result, dht.CommonPrefixLen(ids...), "order does not matter")
-		})
-	}
+	vectors.Run(t, "dhtid.json", "longest_common_prefix_length", func(t *testing.T, tc commonPrefixCase) {
+		ids := make([]dht.ID, len(tc.IDs))
+		for i, b := range tc.IDs {
+			ids[i] = mustID(t, b)
+		}
+		require.Equal(t, tc.Result, dht.CommonPrefixLen(ids...))
+		slices.Reverse(ids)
+		require.Equal(t, tc.Result, dht.CommonPrefixLen(ids...), "order does not matter")
+	})
 	// hivemind's helper over zero-padded bit strings: one ID shares all 160 bits with itself; the
 	// result over several IDs is the minimum over pairs with the first.
 	var zero, top, low dht.ID
@@ -131,30 +103,28 @@ func TestIDCommonPrefixLen(t *testing.T) {
 }
 
 func TestIDSortByDistance(t *testing.T) {
-	for _, tc := range loadDHTID(t).SortByDistance {
-		t.Run(tc.Name, func(t *testing.T) {
-			query := mustID(t, tc.Query)
-			require.Len(t, tc.DistancesInt, len(tc.Candidates))
-			ids := make([]dht.ID, len(tc.Candidates))
-			for i, b := range tc.Candidates {
-				ids[i] = mustID(t, b)
-				require.Equal(t, tc.DistancesInt[i], ids[i].Xor(query).Big().String(), "candidate %d", i)
-			}
-			slices.SortFunc(ids, func(a, b dht.ID) int { return a.Xor(query).Cmp(b.Xor(query)) })
-			got := make([]string, len(ids))
-			want := make([]string, len(tc.Sorted))
-			for i := range ids {
-				got[i] = ids[i].String()
-			}
-			for i, b := range tc.Sorted {
-				want[i] = hex.EncodeToString(b)
-			}
-			require.Equal(t, want, got)
-			for i := 1; i < len(ids); i++ {
-				require.False(t, dht.CloserTo(query, ids[i], ids[i-1]), "position %d", i)
-			}
-		})
-	}
+	vectors.Run(t, "dhtid.json", "sort_by_distance", func(t *testing.T, tc sortByDistanceCase) {
+		query := mustID(t, tc.Query)
+		require.Len(t, tc.DistancesInt, len(tc.Candidates))
+		ids := make([]dht.ID, len(tc.Candidates))
+		for i, b := range tc.Candidates {
+			ids[i] = mustID(t, b)
+			require.Equal(t, tc.DistancesInt[i], ids[i].Xor(query).Big().String(), "candidate %d", i)
+		}
+		slices.SortFunc(ids, func(a, b dht.ID) int { return a.Xor(query).Cmp(b.Xor(query)) })
+		got := make([]string, len(ids))
+		want := make([]string, len(tc.Sorted))
+		for i := range ids {
+			got[i] = ids[i].String()
+		}
+		for i, b := range tc.Sorted {
+			want[i] = hex.EncodeToString(b)
+		}
+		require.Equal(t, want, got)
+		for i := 1; i < len(ids); i++ {
+			require.False(t, dht.CloserTo(query, ids[i], ids[i-1]), "position %d", i)
+		}
+	})
 }
 
 func TestIDMethods(t *testing.T) {

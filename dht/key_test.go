@@ -9,55 +9,85 @@ import (
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/test/vectors"
 )
+
+type generateCase struct {
+	Key           vectors.Value    `json:"key"`
+	HashInputKind string           `json:"hash_input_kind"`
+	HashInput     vectors.HexBytes `json:"hash_input_hex"`
+	DHTID         vectors.HexBytes `json:"dhtid_hex"`
+	DHTIDInt      string           `json:"dhtid_int"`
+}
+
+type generateErrorCase struct {
+	Key   vectors.Value `json:"key"`
+	Error vectors.Error `json:"error"`
+}
+
+type generateSpecialCase struct {
+	Key              vectors.Value    `json:"key"`
+	Sample1          vectors.HexBytes `json:"sample_1_hex"`
+	Sample2          vectors.HexBytes `json:"sample_2_hex"`
+	TwoCallsDiffer   bool             `json:"two_calls_differ"`
+	NotUsedSHA1OfKey vectors.HexBytes `json:"not_used_sha1_of_msgpack_nil_hex"`
+}
 
 // TestKeyGenerate checks DHTID.generate: str, int, float, bool, tuple, list and map keys are hashed
 // as their msgpack encoding, bytes keys as they are.
 func TestKeyGenerate(t *testing.T) {
-	for _, tc := range loadDHTID(t).Generate {
-		t.Run(tc.Name, func(t *testing.T) {
-			v, err := tc.Key.Go()
-			require.NoError(t, err)
-			key, err := dht.KeyOf(v)
-			require.NoError(t, err)
-			require.Equal(t, tc.HashInputKind == "raw_bytes", key.Raw, "hash_input_kind %s", tc.HashInputKind)
-			require.Equal(t, hex.EncodeToString(tc.HashInput), hex.EncodeToString(key.Data))
-			id := key.ID()
-			require.Equal(t, hex.EncodeToString(tc.DHTID), id.String())
-			require.Equal(t, tc.DHTIDInt, id.Big().String())
-		})
-	}
+	vectors.Run(t, "dhtid.json", "generate", func(t *testing.T, tc generateCase) {
+		var raw bool
+		switch tc.HashInputKind {
+		case "msgpack":
+		case "raw_bytes":
+			raw = true
+		default:
+			t.Fatalf("hash_input_kind %q: want msgpack or raw_bytes", tc.HashInputKind)
+		}
+		v, err := tc.Key.Go()
+		require.NoError(t, err)
+		key, err := dht.KeyOf(v)
+		require.NoError(t, err)
+		require.Equal(t, raw, key.Raw, "hash_input_kind %s", tc.HashInputKind)
+		require.Equal(t, hex.EncodeToString(tc.HashInput), hex.EncodeToString(key.Data))
+		id := key.ID()
+		require.Equal(t, hex.EncodeToString(tc.DHTID), id.String())
+		require.Equal(t, tc.DHTIDInt, id.Big().String())
+	})
 }
 
+// TestKeyGenerateErrors: keys hivemind cannot serialize are refused (ErrInvalidKey wrapping the
+// codec's error of the recorded kind).
 func TestKeyGenerateErrors(t *testing.T) {
-	for _, tc := range loadDHTID(t).GenerateErrors {
-		t.Run(tc.Name, func(t *testing.T) {
-			require.Equal(t, "int_out_of_range", tc.Error.Kind)
-			v, err := tc.Key.Go()
-			require.NoError(t, err)
+	vectors.Run(t, "dhtid.json", "generate_errors", func(t *testing.T, tc generateErrorCase) {
+		v, err := tc.Key.Go()
+		if err == nil {
 			_, err = dht.KeyOf(v)
 			require.ErrorIs(t, err, dht.ErrInvalidKey)
-			require.ErrorIs(t, err, msgpack.ErrIntOutOfRange)
 			require.Panics(t, func() { dht.MustKey(v) })
-		})
-	}
+		}
+		idKinds.Require(t, tc.Error, err)
+	})
 }
 
 // TestKeyNone: hivemind's DHTID.generate(None) returns a random ID, so None is no key at all. A Go
 // nil is refused rather than hashed to SHA-1(c0), an ID no hivemind peer would ever look up.
 func TestKeyNone(t *testing.T) {
-	for _, tc := range loadDHTID(t).GenerateSpecial {
-		t.Run(tc.Name, func(t *testing.T) {
-			require.Equal(t, "nil", string(tc.Key.Kind))
-			require.True(t, tc.TwoCallsDiffer)
-			require.NotEqual(t, tc.Sample1, tc.Sample2)
-			_, err := dht.KeyOf(nil)
-			require.ErrorIs(t, err, dht.ErrInvalidKey)
-			sum := sha1.Sum([]byte{0xc0})
-			require.Equal(t, []byte(tc.NotUsedSHA1OfNil), sum[:], "the ID KeyOf(nil) does not produce")
-			require.NotEqual(t, dht.RandomID(), dht.RandomID(), "random IDs are what hivemind uses None for")
-		})
-	}
+	vectors.Run(t, "dhtid.json", "generate_special", func(t *testing.T, tc generateSpecialCase) {
+		if tc.Key.Kind != vectors.KindNil {
+			t.Fatalf("a special key of kind %s: only None (nil) is special", tc.Key.Kind)
+		}
+		require.True(t, tc.TwoCallsDiffer)
+		require.NotEqual(t, hex.EncodeToString(tc.Sample1), hex.EncodeToString(tc.Sample2))
+		_, err := dht.KeyOf(nil)
+		require.ErrorIs(t, err, dht.ErrInvalidKey)
+		encoded, err := tc.Key.Msgpack()
+		require.NoError(t, err)
+		sum := sha1.Sum(encoded)
+		require.Equal(t, hex.EncodeToString(tc.NotUsedSHA1OfKey), hex.EncodeToString(sum[:]), "the ID KeyOf(nil) does not produce")
+		require.NotEqual(t, dht.RandomID(), dht.RandomID(), "random IDs are what hivemind uses None for")
+	})
 }
 
 func TestKeyForms(t *testing.T) {

@@ -166,8 +166,8 @@ func (n *Node) noteSender(from PeerID, info *dhtpb.NodeInfo) error {
 //     node that restarts with a fresh ID (hivemind's default) on its true position at once; a
 //     peer's announced ID cannot be verified either way (a ping-back only repeats the peer's
 //     claim), and a peer could pick any ID at start anyway. The table itself keeps hivemind's
-//     data-structure semantics (vectors/routing.json, case peer_id_changes); the rule lives here,
-//     on the one path by which the Node adds nodes.
+//     data-structure semantics (vectors/routing.json: a node ID re-added under a new peer); the
+//     rule lives here, on the one path by which the Node adds nodes.
 //   - A failure removes an ID only while the table holds it under the peer that failed. hivemind
 //     deletes it whatever peer it is held under: through a stale peer → ID entry (a node that
 //     moved to a new peer), and for any ID a validating ping claims, so a peer that fails its

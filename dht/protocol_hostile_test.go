@@ -112,7 +112,8 @@ func TestFailureEvictsOnlyTheFailingPeer(t *testing.T) {
 	}
 
 	// The honest node moves to a new peer; its old peer's stale peer → ID entry stays (hivemind,
-	// vectors/routing.json peer_id_changes). A failure of the old peer must not evict it.
+	// vectors/routing.json: a node ID re-added under a new peer). A failure of the old peer must not
+	// evict it.
 	pingAs(t, n, "new-peer", honest)
 	n.updateRoutingTable(nil, "honest-peer", false)
 	if p, ok := n.tablePeer(honest); !ok || p != "new-peer" {
