@@ -120,8 +120,13 @@ func TestRooms(t *testing.T) {
 			forbidden: func(p string) bool { return isTestTree(p) || isExamples(p) }},
 		{name: "examples use the public API only", room: inRoom("examples"), transitive: false,
 			forbidden: func(p string) bool {
-				return isOwn(p) && !ownPackages("ipc", "dht", "worker", "examples")(p)
+				return isOwn(p) && !ownPackages("ipc", "dht", "worker", "examples", "internal/cli")(p)
 			}},
+		{name: "internal/cli imports only the standard library", room: inRoom("internal/cli"), transitive: true,
+			forbidden: func(p string) bool { return !isStd(p) }},
+		{name: "only the binaries import internal/cli", room: func(p string) bool {
+			return isOwn(p) && !ownPackages("cmd", "examples", "internal/cli", "test")(p)
+		}, forbidden: ownPackages("internal/cli"), transitive: true},
 		{name: "production code never imports test helpers", room: func(p string) bool { return isOwn(p) && !isTestTree(p) },
 			forbidden: isTestTree, transitive: true},
 	}
@@ -153,6 +158,9 @@ func TestRulesCanFail(t *testing.T) {
 	require.True(t, ownPackages("dht")(module+"/dht"))
 	require.True(t, ownPackages("dht")(module+"/dht/msgpack"))
 	require.False(t, ownPackages("dht")(module+"/dhtx"))
+	require.True(t, ownPackages("internal/cli")(module+"/internal/cli"))
+	require.False(t, ownPackages("internal/cli")(module+"/internal/clix"))
+	require.False(t, isStd("github.com/stretchr/testify/require"))
 	require.True(t, isLibp2p("github.com/libp2p/go-libp2p/core/host"))
 	require.True(t, isGoPlugin("github.com/hashicorp/go-plugin"))
 	require.True(t, isGRPC("google.golang.org/grpc/status"))
