@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hivemind-go/hivemind/examples/albert"
+	"github.com/hivemind-go/hivemind/internal/cli"
 )
 
 // stopTimeout bounds the stop sequence of each node when a command ends.
@@ -50,12 +51,9 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("monitor", monitorAbout, stderr)
 	var common commonFlags
 	common.register(fs)
-	refresh := fs.Duration("refresh-period", albert.DefaultMonitorRefresh, "time between two reads of the metrics")
-	if err := parse(fs, args); err != nil {
+	refresh := cli.PositiveDuration(fs, "refresh-period", albert.DefaultMonitorRefresh, "time between two reads of the metrics")
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
-	}
-	if *refresh <= 0 {
-		return usagef("--refresh-period must be positive")
 	}
 	logger, workerLogger := common.loggers(stderr)
 	node, err := albert.StartNode(ctx, common.nodeConfig("monitor", workerLogger))
@@ -83,7 +81,7 @@ func runTrainer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	common.register(fs)
 	tf.register(fs, albertTrainerDefaults)
 	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := tf.validate(); err != nil {
@@ -127,9 +125,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	common.register(fs)
 	tf.register(fs, demoTrainerDefaults)
 	trainers := fs.Int("trainers", 3, "number of trainers")
-	refresh := fs.Duration("refresh-period", time.Second, "the monitor's time between two reads of the metrics")
+	refresh := cli.PositiveDuration(fs, "refresh-period", time.Second, "the monitor's time between two reads of the metrics")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := tf.validate(); err != nil {
@@ -137,11 +135,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch {
 	case *trainers < 1:
-		return usagef("--trainers must be at least 1")
-	case *refresh <= 0:
-		return usagef("--refresh-period must be positive")
+		return cli.Usagef("--trainers must be at least 1")
 	case common.keyFile != "" || common.identityPath != "":
-		return usagef("demo peers use temporary keys and identities: drop --key-file and --identity-path")
+		return cli.Usagef("demo peers use temporary keys and identities: drop --key-file and --identity-path")
 	}
 	ctx, cancel := withDuration(ctx, *duration)
 	defer cancel()

@@ -1,79 +1,30 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/hivemind-go/hivemind/examples/albert"
+	"github.com/hivemind-go/hivemind/internal/cli"
 )
 
-// usageError is a bad command line: main prints it with a hint and exits with status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
-
-// listFlag is a repeatable flag; each use may also hold several values separated by commas or
-// spaces.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(s string) error {
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		*l = append(*l, f)
-	}
-	return nil
-}
-
-// levelFlag is a slog level given by name (debug, info, warn, error).
-type levelFlag struct{ slog.Level }
-
-func (l *levelFlag) Set(s string) error { return l.UnmarshalText([]byte(s)) }
-
-// newFlagSet returns a flag set that reports errors instead of exiting, with a usage text.
+// newFlagSet returns an albert command's flag set (see cli.NewFlagSet).
 func newFlagSet(name, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: albert %s [flags]\n\n%s\n\nflags:\n", name, about)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags; positional arguments are a usage error.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
+	return cli.NewFlagSet(cli.Usage{Prog: prog, Name: name, About: about}, stderr)
 }
 
 // commonFlags are the options of every command: the run and this peer's DHT and logs.
 type commonFlags struct {
 	runID          string
-	initialPeers   listFlag
-	hostMaddrs     listFlag
-	announceMaddrs listFlag
+	initialPeers   cli.List
+	hostMaddrs     cli.List
+	announceMaddrs cli.List
 	identityPath   string
 	keyFile        string
-	logLevel       levelFlag
-	workerLogLevel levelFlag
+	logLevel       cli.Level
+	workerLogLevel cli.Level
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -84,7 +35,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.announceMaddrs, "announce-maddrs", "multiaddrs to announce instead of the listen addresses")
 	fs.StringVar(&c.identityPath, "identity-path", "", "libp2p identity file, created when missing (default: an ephemeral identity)")
 	fs.StringVar(&c.keyFile, "key-file", "", "PEM RSA key signing this peer's records, created when missing (default: a temporary key)")
-	fs.Var(&c.logLevel, "log-level", "log level: debug, info, warn, error")
+	fs.Var(&c.logLevel, "log-level", "log level: debug, info (the default), warn or error")
 	fs.Var(&c.workerLogLevel, "worker-log-level", "level of the DHT worker's relayed logs")
 }
 
@@ -169,11 +120,11 @@ func (t *trainerFlags) config(runID string, logger *slog.Logger) albert.TrainerC
 func (t *trainerFlags) validate() error {
 	switch {
 	case t.batchSize <= 0:
-		return usagef("--batch-size must be positive")
+		return cli.Usagef("--batch-size must be positive")
 	case !(t.samplesPerSecond > 0):
-		return usagef("--samples-per-second must be positive")
+		return cli.Usagef("--samples-per-second must be positive")
 	case t.targetBatchSize <= 0:
-		return usagef("--target-batch-size must be positive")
+		return cli.Usagef("--target-batch-size must be positive")
 	}
 	return nil
 }

@@ -12,24 +12,19 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/worker"
 )
 
+// prog is the binary's name in messages and help texts.
+const prog = "albert"
+
 func main() {
 	worker.Main() // a worker process never returns from here
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(exitCode(err, os.Stderr))
+	os.Exit(cli.Main(prog, run))
 }
 
 const topUsage = `usage: albert <command> [flags]
@@ -47,38 +42,9 @@ commands:
 
 // run dispatches a command line (without the program name).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, topUsage)
-		return usagef("no command given")
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "demo":
-		return runDemo(ctx, rest, stdout, stderr)
-	case "monitor":
-		return runMonitor(ctx, rest, stdout, stderr)
-	case "trainer":
-		return runTrainer(ctx, rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, topUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, topUsage)
-		return usagef("unknown command %q", cmd)
-	}
-}
-
-// exitCode prints err as one line and maps it to the exit status.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "albert: %s\n(see albert help)\n", usage.msg)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "albert: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
-		return 1
-	}
+	return cli.Dispatch(ctx, args, stdout, stderr, topUsage, []cli.Command{
+		{Name: "demo", Run: runDemo},
+		{Name: "monitor", Run: runMonitor},
+		{Name: "trainer", Run: runTrainer},
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hivemind-go/hivemind/internal/cli"
 )
 
 // TestCommandLine checks usage errors and help; none of these cases starts a node.
@@ -27,16 +29,18 @@ func TestCommandLine(t *testing.T) {
 		{name: "trainer with a bad flag", args: []string{"trainer", "--bogus"}, usage: true},
 		{name: "monitor with an argument", args: []string{"monitor", "extra"}, usage: true},
 		{name: "monitor with a bad level", args: []string{"monitor", "--log-level", "loud"}, usage: true},
-		{name: "monitor with no refresh", args: []string{"monitor", "--refresh-period", "0s"}, usage: true},
+		{name: "monitor with no refresh", args: []string{"monitor", "--refresh-period", "0s"}, usage: true, out: "is not positive"},
+		{name: "demo with a negative refresh", args: []string{"demo", "--refresh-period", "-1s"}, usage: true, out: "is not positive"},
+		{name: "monitor with an argument after --", args: []string{"monitor", "--", "-x"}, usage: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tc.args, &stdout, &stderr)
-			var u *usageError
+			var u *cli.UsageError
 			if tc.usage {
 				require.ErrorAs(t, err, &u)
-				require.Equal(t, 2, exitCode(err, &stderr))
+				require.Equal(t, cli.ExitUsage, cli.ExitCode(prog, err, &stderr))
 			} else {
 				require.NoError(t, err)
 			}
@@ -46,6 +50,6 @@ func TestCommandLine(t *testing.T) {
 	var stderr bytes.Buffer
 	err := run(context.Background(), []string{"trainer", "--help"}, &bytes.Buffer{}, &stderr)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	require.Zero(t, exitCode(err, &stderr))
+	require.Zero(t, cli.ExitCode(prog, err, &stderr))
 	require.True(t, strings.Contains(stderr.String(), "--target-batch-size"), stderr.String())
 }
