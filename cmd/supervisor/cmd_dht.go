@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/ipc"
-	"github.com/hivemind-go/hivemind/worker"
 )
 
 const dhtAbout = `Runs one DHT node (a supervised worker process), like hivemind-dht: prints one
@@ -27,21 +27,15 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	nf.register(fs)
 	identity := fs.String("identity-path", "", "identity key file (created when missing; see supervisor keygen); default: <state-dir>/identity.key, or a fresh identity")
 	stateDir := fs.String("state-dir", "", "directory for the node's durable state (identity, node ID, records); default: none")
-	refresh := fs.Duration("refresh-period", 30*time.Second, "period of the status lines")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pos, err := parseArgs(fs, args)
+	refresh := cli.PositiveDuration(fs, "refresh-period", 30*time.Second, "period of the status lines")
+	var level cli.Level
+	fs.Var(&level, "log-level", "log level: debug, info (the default), warn or error")
+	pos, err := cli.ParseArgs(fs, args, nil)
 	if err != nil {
 		return err
 	}
 	if rest := splitPeers(pos, &nf.initialPeers); len(rest) > 0 {
-		return usagef("dht takes no arguments, got %q", rest)
-	}
-	if *refresh <= 0 {
-		return usagef("--refresh-period must be positive")
-	}
-	level, err := parseLogLevel(*logLevel)
-	if err != nil {
-		return err
+		return cli.Usagef("dht takes no arguments, got %q", rest)
 	}
 	node, err := nf.nodeConfig()
 	if err != nil {
@@ -55,8 +49,8 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	node.IdentityPath, node.StateDir = *identity, *stateDir
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	launcher, err := ipc.NewExecLauncher(ipc.ExecConfig{Env: []string{worker.EnvLogLevel + "=" + *logLevel}})
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level.Level}))
+	launcher, err := ipc.NewExecLauncher(ipc.ExecConfig{Env: []string{workerLogLevel(level)}})
 	if err != nil {
 		return err
 	}
@@ -79,7 +73,7 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Logger: logger,
 	}, launcher)
 	if err != nil {
-		return &usageError{msg: oneLine(err)}
+		return cli.AsUsage(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- pool.Serve(context.Background()) }()

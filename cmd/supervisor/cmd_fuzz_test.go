@@ -14,29 +14,27 @@ import (
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/ipc"
 )
 
-// FuzzStoreValueHex feeds arbitrary text as `store --value-hex KEY VALUE`: the command line is
-// parsed without a panic, VALUE reaches the hex decoder intact (flags do not eat it), and the
-// command refuses it with a usage error unless it is the hex of exactly one msgpack value. No
-// --initial-peers is given, so an accepted value stops at the "needs --initial-peers" check and no
-// worker is started.
+// FuzzStoreValueHex feeds arbitrary text as `store --value-hex KEY -- VALUE`: the command line is
+// parsed without a panic, VALUE reaches the hex decoder intact (after "--" nothing is a flag or an
+// initial peer, not even "--" or a multiaddr), and the command refuses it with a usage error
+// unless it is the hex of exactly one msgpack value. No --initial-peers is given, so an accepted
+// value stops at the "needs --initial-peers" check and no worker is started.
 func FuzzStoreValueHex(f *testing.F) {
 	for _, s := range []string{
-		"a568656c6c6f", "2a", "c0", "C3", "93010203", "d440a161", "c1", "0102", "", "zz", "2", "-h",
+		"a568656c6c6f", "2a", "c0", "C3", "93010203", "d440a161", "c1", "0102", "", "zz", "2", "-h", "--",
 		"--ttl", "-1", "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
 		"dd7fffffff", "81a161d45001", "ca7fc00001",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		if value == "--" || isPeerMaddr(value) {
-			return // the end of the flags, or one more initial peer: not a VALUE
-		}
 		var stdout, stderr bytes.Buffer
 		err := runStore(context.Background(), []string{"--value-hex", "k", "--", value}, &stdout, &stderr)
-		var usage *usageError
+		var usage *cli.UsageError
 		if !errors.As(err, &usage) {
 			t.Fatalf("VALUE %q: want a usage error, got %v", value, err)
 		}
@@ -51,8 +49,8 @@ func FuzzStoreValueHex(f *testing.F) {
 		default:
 			want = "needs --initial-peers"
 		}
-		if !strings.Contains(usage.msg, want) {
-			t.Fatalf("VALUE %q: got %q, want it to say %q", value, usage.msg, want)
+		if !strings.Contains(usage.Msg, want) {
+			t.Fatalf("VALUE %q: got %q, want it to say %q", value, usage.Msg, want)
 		}
 		if stdout.Len() != 0 {
 			t.Fatalf("VALUE %q: printed %q before joining", value, stdout.String())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/p2p"
 )
 
@@ -18,12 +19,13 @@ identity.key.`
 func runKeygen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keygen", "keygen [--type rsa|ed25519] FILE", keygenAbout, stderr)
 	kind := fs.String("type", "rsa", "key type: rsa or ed25519")
-	pos, err := parseArgs(fs, args)
+	pos, err := cli.ParseArgs(fs, args, nil)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("keygen wants exactly one FILE argument")
+	file := pos.All()
+	if len(file) != 1 {
+		return cli.Usagef("keygen wants exactly one FILE argument")
 	}
 	var kt p2p.KeyType
 	switch *kind {
@@ -32,9 +34,9 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	case "ed25519":
 		kt = p2p.KeyTypeEd25519
 	default:
-		return usagef("--type must be rsa or ed25519, got %q", *kind)
+		return cli.Usagef("--type must be rsa or ed25519, got %q", *kind)
 	}
-	id, err := p2p.GenerateIdentity(pos[0], kt)
+	id, err := p2p.GenerateIdentity(file[0], kt)
 	if err != nil {
 		return err
 	}

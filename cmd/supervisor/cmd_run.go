@@ -20,6 +20,7 @@ import (
 
 	oklog "github.com/oklog/run"
 
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/ipc"
 	"github.com/hivemind-go/hivemind/worker"
 )
@@ -50,7 +51,7 @@ type runFlags struct {
 	maxRestarts    int
 	restartPeriod  time.Duration
 	healthInterval time.Duration
-	logLevel       string
+	logLevel       cli.Level
 	workerBinary   string
 	noMTLS         bool
 }
@@ -66,24 +67,20 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.maxRestarts, "max-restarts", ipc.DefaultMaxRestarts, "restart intensity: at most this many restarts of a worker per --restart-period, then it gives up (negative: no limit)")
 	fs.DurationVar(&f.restartPeriod, "restart-period", ipc.DefaultIntensityPeriod, "restart intensity period")
 	fs.DurationVar(&f.healthInterval, "health-interval", ipc.DefaultHealthInterval, "health check period (negative: off)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Var(&f.logLevel, "log-level", "log level: debug, info (the default), warn or error")
 	fs.StringVar(&f.workerBinary, "worker-binary", "", "run workers from this binary (it must call worker.Main) instead of re-executing supervisor")
 	fs.BoolVar(&f.noMTLS, "no-mtls", false, "turn go-plugin's automatic mutual TLS off (the socket directory stays 0700)")
-	pos, err := parseArgs(fs, args)
+	pos, err := cli.ParseArgs(fs, args, nil)
 	if err != nil {
 		return err
 	}
 	if rest := splitPeers(pos, &f.node.initialPeers); len(rest) > 0 {
-		return usagef("run takes no arguments, got %q", rest)
+		return cli.Usagef("run takes no arguments, got %q", rest)
 	}
 	if f.workers < 1 {
-		return usagef("--workers must be at least 1, got %d", f.workers)
+		return cli.Usagef("--workers must be at least 1, got %d", f.workers)
 	}
 	policy, err := parsePolicy(f.restart)
-	if err != nil {
-		return err
-	}
-	level, err := parseLogLevel(f.logLevel)
 	if err != nil {
 		return err
 	}
@@ -91,7 +88,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel.Level}))
 
 	stateDir, err := filepath.Abs(f.stateDir)
 	if err != nil {
@@ -106,10 +103,10 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	launcher, err := ipc.NewExecLauncher(ipc.ExecConfig{
 		Path:            f.workerBinary,
 		DisableAutoMTLS: f.noMTLS,
-		Env:             []string{worker.EnvLogLevel + "=" + f.logLevel},
+		Env:             []string{workerLogLevel(f.logLevel)},
 	})
 	if err != nil {
-		return &usageError{msg: oneLine(err)}
+		return cli.AsUsage(err)
 	}
 	out := newPrinter(stdout, f.workers)
 	maxRestarts := f.maxRestarts
@@ -131,7 +128,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Logger:            logger,
 	}, launcher)
 	if err != nil {
-		return &usageError{msg: oneLine(err)}
+		return cli.AsUsage(err)
 	}
 
 	var g oklog.Group
@@ -194,15 +191,12 @@ func parsePolicy(s string) (ipc.RestartPolicy, error) {
 	case "never":
 		return ipc.RestartNever, nil
 	}
-	return 0, usagef("--restart must be always, on-failure or never, got %q", s)
+	return 0, cli.Usagef("--restart must be always, on-failure or never, got %q", s)
 }
 
-func parseLogLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, usagef("--log-level must be debug, info, warn or error, got %q", s)
-	}
-	return l, nil
+// workerLogLevel is the environment entry that gives a worker the supervisor's log level.
+func workerLogLevel(l cli.Level) string {
+	return worker.EnvLogLevel + "=" + strings.ToLower(l.String())
 }
 
 // lockStateDir creates the state directory (0700) and takes its lock, so two supervisors never

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hivemind-go/hivemind/internal/cli"
 )
 
 const statusAbout = `Shows the workers of a running "supervisor run": state, pid, peer ID, restarts, routing-table
@@ -22,12 +24,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	stateDir := fs.String("state-dir", defaultStateDir(), "the supervisor's state directory")
 	adminAddr := fs.String("admin-addr", "", "the supervisor's admin endpoint (host:port); overrides --state-dir")
 	asJSON := fs.Bool("json", false, "print the raw JSON status")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("status takes no arguments, got %q", pos)
 	}
 	addr := *adminAddr
 	if addr == "" {
@@ -41,7 +39,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
 	if err != nil {
-		return usagef("--admin-addr %q: %v", addr, err)
+		return cli.Usagef("--admin-addr %q: %v", addr, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,96 +1,44 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/ipc"
 )
 
-// usageError is a bad command line: main prints it with a hint and exits with status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...)}
-}
-
-// listFlag is a repeatable flag; each use may also hold several values separated by commas or
-// spaces.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(s string) error {
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		*l = append(*l, f)
-	}
-	return nil
-}
-
-// newFlagSet returns a flag set that reports errors instead of exiting, with a usage text.
+// newFlagSet returns a supervisor command's flag set (see cli.NewFlagSet).
 func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: supervisor %s\n\n%s\n\nflags:\n", synopsis, about)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses flags anywhere among the arguments (Go's flag package stops at the first
-// positional one) and returns the positional arguments. "-h"/"--help" returns flag.ErrHelp.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, &usageError{msg: err.Error()}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return cli.NewFlagSet(cli.Usage{Prog: prog, Name: name, Synopsis: synopsis, About: about}, stderr)
 }
 
 // isPeerMaddr reports whether s looks like a full peer multiaddr (…/p2p/<id>): such positional
 // arguments after --initial-peers are more initial peers, as with hivemind's nargs='*'.
 func isPeerMaddr(s string) bool { return strings.HasPrefix(s, "/") && strings.Contains(s, "/p2p/") }
 
-// splitPeers moves positional peer multiaddrs into peers.
-func splitPeers(pos []string, peers *listFlag) []string {
+// splitPeers moves the positional peer multiaddrs before "--" into peers and returns the other
+// positional arguments, in order.
+func splitPeers(pos cli.Positionals, peers *cli.List) []string {
 	var rest []string
-	for _, a := range pos {
+	for _, a := range pos.Free {
 		if isPeerMaddr(a) {
 			*peers = append(*peers, a)
 		} else {
 			rest = append(rest, a)
 		}
 	}
-	return rest
+	return append(rest, pos.Literal...)
 }
 
 // nodeFlags are the node options shared by run and dht.
 type nodeFlags struct {
-	initialPeers   listFlag
-	hostMaddrs     listFlag
-	announceMaddrs listFlag
+	initialPeers   cli.List
+	hostMaddrs     cli.List
+	announceMaddrs cli.List
 	clientMode     bool
 	rsaKey         string
 	schemaFile     string
@@ -140,14 +88,11 @@ func (n *nodeFlags) nodeConfig() (ipc.NodeConfig, error) {
 	if n.schemaFile != "" {
 		data, err := os.ReadFile(n.schemaFile)
 		if err != nil {
-			return cfg, usagef("--schema: %v", err)
+			return cfg, cli.Usagef("--schema: %v", err)
 		}
 		cfg.Validators = append(cfg.Validators, ipc.ValidatorSpec{Schema: &ipc.SchemaValidatorSpec{ConfigJSON: data}})
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, &usageError{msg: oneLine(err)}
-	}
-	return cfg, nil
+	return cfg, cli.AsUsage(cfg.Validate())
 }
 
 // defaultStateDir is a per-user state directory: $XDG_STATE_HOME/hivemind-go,
@@ -164,13 +109,3 @@ func defaultStateDir() string {
 	}
 	return filepath.Join(os.TempDir(), "hivemind-go")
 }
-
-// oneLine flattens a multi-line error message into one line.
-func oneLine(err error) string {
-	s := strings.TrimSpace(err.Error())
-	s = strings.ReplaceAll(s, "\n", "; ")
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// durationSeconds formats a duration as seconds for messages.
-func durationSeconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/internal/cli"
 )
 
 // JSON forms of msgpack values JSON has no type for. On output and input alike:
@@ -80,35 +81,6 @@ func toJSON(v any) any {
 	}
 }
 
-// orderedObject marshals as a JSON object keeping key order.
-type orderedObject struct {
-	keys   []string
-	values []any
-}
-
-func (o orderedObject) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(kb)
-		buf.WriteByte(':')
-		vb, err := json.Marshal(o.values[i])
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(vb)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
-}
-
 func mapToJSON(m *msgpack.Map) any {
 	allStrings := true
 	for k := range m.Keys() {
@@ -118,10 +90,9 @@ func mapToJSON(m *msgpack.Map) any {
 		}
 	}
 	if allStrings {
-		var o orderedObject
+		o := &cli.Object{}
 		for k, v := range m.All() {
-			o.keys = append(o.keys, k.(string))
-			o.values = append(o.values, toJSON(v))
+			o.Add(k.(string), toJSON(v))
 		}
 		return o
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/internal/cli"
 )
 
 // Fuzz targets for the JSON forms of msgpack values: what `store` reads from its VALUE and --subkey
@@ -101,10 +102,18 @@ func FuzzGetJSON(f *testing.F) {
 		f.Add(s.value, s.sub1, s.val1, s.sub2, s.val2, s.dict)
 	}
 	f.Fuzz(func(t *testing.T, value, sub1, val1, sub2, val2 []byte, dict bool) {
+		sigs := &signatureChecker{}
+		printedValue := func(subkey, value []byte) []byte { // the bytes get decodes: without signatures when protected
+			c, err := sigs.check(dht.Record{Key: dht.MustKey("k").ID().Bytes(), Subkey: subkey, Value: value})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.Value
+		}
 		if !dict {
 			res := &dht.Result{Value: value, Expiration: 5}
 			out, err := getJSON("k", res, false, nil)
-			want, derr := msgpack.Unmarshal(value)
+			want, derr := msgpack.Unmarshal(printedValue([]byte(dht.TagRegular), value))
 			if (err != nil) != (derr != nil) {
 				t.Fatalf("value %x: getJSON error %v, msgpack error %v", value, err, derr)
 			}
@@ -119,7 +128,7 @@ func FuzzGetJSON(f *testing.F) {
 		res := &dht.Result{IsDictionary: true, Dictionary: entries, Expiration: 20}
 		out, err := getJSON("k", res, false, nil)
 		var decodeErr error
-		for _, b := range [][]byte{sub1, val1, sub2, val2} {
+		for _, b := range [][]byte{sub1, printedValue(sub1, val1), sub2, printedValue(sub2, val2)} {
 			if _, err := msgpack.Unmarshal(b); err != nil {
 				decodeErr = err
 			}
@@ -133,12 +142,8 @@ func FuzzGetJSON(f *testing.F) {
 		checkPrinted(t, out)
 		printed := printedEntries(t, field(t, out, "value"), len(entries))
 		for i, e := range entries {
-			want, _ := msgpack.Unmarshal(e.Value)
-			entry := printed[i]
-			if len(entry.keys) == 0 || entry.keys[0] != "value" {
-				t.Fatalf("entry %d printed as %#v", i, entry)
-			}
-			checkRoundTrip(t, "entry value", want, entry.values[0])
+			want, _ := msgpack.Unmarshal(printedValue(e.Subkey, e.Value))
+			checkRoundTrip(t, "entry value", want, field(t, printed[i], "value"))
 		}
 		// --subkey S, with S the printed subkey: found, with the first entry's value.
 		sub, _ := msgpack.Unmarshal(sub1)
@@ -153,27 +158,27 @@ func FuzzGetJSON(f *testing.F) {
 		if found, _ := field(t, out, "found").(bool); !found {
 			t.Fatalf("subkey %x not found in %x", sub1, [][]byte{sub1, sub2})
 		}
-		want, _ := msgpack.Unmarshal(val1)
+		want, _ := msgpack.Unmarshal(printedValue(sub1, val1))
 		checkRoundTrip(t, "subkey value", want, field(t, out, "value"))
 	})
 }
 
 // printedEntries returns the entries of a printed dictionary, in order: an object keyed by distinct
 // subkey strings, or a {"$map": [[subkey, entry], ...]} when the subkeys are not distinct strings.
-func printedEntries(t *testing.T, printed any, n int) []orderedObject {
+func printedEntries(t *testing.T, printed any, n int) []*cli.Object {
 	t.Helper()
-	d, ok := printed.(orderedObject)
+	d, ok := printed.(*cli.Object)
 	if !ok {
 		t.Fatalf("dictionary printed as %#v", printed)
 	}
-	var out []orderedObject
-	if len(d.keys) == 1 && d.keys[0] == tagMap {
-		pairs, ok := d.values[0].([][]any)
+	var out []*cli.Object
+	if pairs, ok := d.Get(tagMap); ok && d.Len() == 1 {
+		pairs, ok := pairs.([][]any)
 		if !ok {
 			t.Fatalf("dictionary printed as %#v", printed)
 		}
 		for _, p := range pairs {
-			e, ok := p[1].(orderedObject)
+			e, ok := p[1].(*cli.Object)
 			if len(p) != 2 || !ok {
 				t.Fatalf("dictionary pair printed as %#v", p)
 			}
@@ -181,14 +186,14 @@ func printedEntries(t *testing.T, printed any, n int) []orderedObject {
 		}
 	} else {
 		seen := map[string]bool{}
-		for i, k := range d.keys {
+		for k, v := range d.All() {
 			if seen[k] {
 				t.Fatalf("dictionary printed with the subkey %q twice: %#v", k, d)
 			}
 			seen[k] = true
-			e, ok := d.values[i].(orderedObject)
+			e, ok := v.(*cli.Object)
 			if !ok {
-				t.Fatalf("entry %q printed as %#v", k, d.values[i])
+				t.Fatalf("entry %q printed as %#v", k, v)
 			}
 			out = append(out, e)
 		}
@@ -199,11 +204,11 @@ func printedEntries(t *testing.T, printed any, n int) []orderedObject {
 	return out
 }
 
-// checkPrinted marshals a rendering as printJSON does.
-func checkPrinted(t *testing.T, out *orderedObject) {
+// checkPrinted marshals a rendering as get prints it.
+func checkPrinted(t *testing.T, out *cli.Object) {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := printJSON(&buf, out); err != nil {
+	if err := cli.PrintJSON(&buf, out); err != nil {
 		t.Fatalf("rendering %#v does not print: %v", out, err)
 	}
 	if !json.Valid(buf.Bytes()) {
@@ -211,15 +216,27 @@ func checkPrinted(t *testing.T, out *orderedObject) {
 	}
 }
 
-func field(t *testing.T, o *orderedObject, name string) any {
+// field returns the value of name in a rendering, which must have it.
+func field(t *testing.T, o *cli.Object, name string) any {
 	t.Helper()
-	for i, k := range o.keys {
-		if k == name {
-			return o.values[i]
-		}
+	v, ok := o.Get(name)
+	if !ok {
+		t.Fatalf("no %q in %#v", name, o)
 	}
-	t.Fatalf("no %q in %v", name, o.keys)
-	return nil
+	return v
+}
+
+// getJSON renders res as get prints it for KEY key (with --subkey subkey when hasSubkey).
+func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*cli.Object, error) {
+	v := getView{name: key, keyID: dht.MustKey(key).ID().Bytes()}
+	if hasSubkey {
+		want, err := msgpack.Marshal(subkey)
+		if err != nil {
+			return nil, err
+		}
+		v.subkey, v.wantSubkey = subkey, want
+	}
+	return v.render(res, &signatureChecker{})
 }
 
 // checkRoundTrip checks that printed, a toJSON rendering of want, parses as store's VALUE to want.

@@ -7,38 +7,19 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/worker"
 )
 
+// prog is the binary's name in messages and help texts.
+const prog = "supervisor"
+
 func main() {
 	worker.Main() // a worker process never returns from here
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(exitCode(err, os.Stderr))
-}
-
-// exitCode prints err as one line and maps it to the exit status.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "supervisor: %s\n(see supervisor help)\n", usage.msg)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "supervisor: %s\n", oneLine(err))
-		return 1
-	}
+	os.Exit(cli.Main(prog, run))
 }
 
 const topUsage = `usage: supervisor <command> [flags] [arguments]
@@ -54,6 +35,8 @@ commands:
   status    show a running supervisor's workers
   help      this text; "supervisor <command> --help" explains a command's flags
 
+Flags may come before or after the arguments; "--" ends the flags (supervisor store -- -key -1).
+
 Try it:
   supervisor run                      # prints each worker's address and how to query it
   supervisor status                   # from another terminal
@@ -61,29 +44,14 @@ Try it:
 
 // run dispatches a command line (without the program name).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, topUsage)
-		return usagef("no command given")
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "run":
-		return runSwarm(ctx, rest, stdout, stderr)
-	case "dht":
-		return runDHT(ctx, rest, stdout, stderr)
-	case "get":
-		return runGet(ctx, rest, stdout, stderr)
-	case "store":
-		return runStore(ctx, rest, stdout, stderr)
-	case "keygen":
-		return runKeygen(rest, stdout, stderr)
-	case "status":
-		return runStatus(ctx, rest, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, topUsage)
-		return nil
-	default:
-		fmt.Fprint(stderr, topUsage)
-		return usagef("unknown command %q", cmd)
-	}
+	return cli.Dispatch(ctx, args, stdout, stderr, topUsage, []cli.Command{
+		{Name: "run", Run: runSwarm},
+		{Name: "dht", Run: runDHT},
+		{Name: "get", Run: runGet},
+		{Name: "store", Run: runStore},
+		{Name: "keygen", Run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+			return runKeygen(args, stdout, stderr)
+		}},
+		{Name: "status", Run: runStatus},
+	})
 }

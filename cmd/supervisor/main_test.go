@@ -17,6 +17,7 @@ import (
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
+	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/ipc"
 )
 
@@ -121,17 +122,61 @@ func TestGetJSONShapes(t *testing.T) {
 	}
 }
 
-func TestParseArgsAcceptsFlagsAnywhere(t *testing.T) {
-	var peers listFlag
+// TestGetRawShapes: --raw prints the stored bytes as hex, undecoded, bytes that are not msgpack
+// included; without it such bytes are an error that points to --raw.
+func TestGetRawShapes(t *testing.T) {
+	pack := func(v any) msgpack.Raw { b, _ := msgpack.Marshal(v); return b }
+	dict := &dht.Result{IsDictionary: true, Expiration: 20, Dictionary: []dht.DictionaryEntry{
+		{Subkey: pack("alice"), Value: pack(1), Expiration: 10},
+		{Subkey: []byte{0xc1}, Value: []byte{0xc1}, Expiration: 20},
+	}}
+	tests := []struct {
+		name        string
+		res         *dht.Result
+		subkey      any
+		want        string
+		undecodable bool // without --raw, an error
+	}{
+		{name: "regular", res: &dht.Result{Value: []byte{0xc1, 0x02}, Expiration: 5}, undecodable: true, want: `{"key":"k","found":true,"value_hex":"c102","expiration_time":5}`},
+		{name: "dictionary", res: dict, undecodable: true, want: `{"key":"k","found":true,"dictionary":[{"subkey_hex":"a5616c696365","value_hex":"01","expiration_time":10},{"subkey_hex":"c1","value_hex":"c1","expiration_time":20}],"expiration_time":20}`},
+		{name: "one subkey", res: dict, subkey: "alice", want: `{"key":"k","subkey":"alice","found":true,"value_hex":"01","expiration_time":10}`},
+		{name: "missing", want: `{"key":"k","found":false}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := getView{name: "k", keyID: dht.MustKey("k").ID().Bytes(), raw: true}
+			if tt.subkey != nil {
+				v.subkey, v.wantSubkey = tt.subkey, pack(tt.subkey)
+			}
+			out, err := v.render(tt.res, &signatureChecker{})
+			require.NoError(t, err)
+			b, err := json.Marshal(out)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(b))
+			v.raw = false
+			_, err = v.render(tt.res, &signatureChecker{})
+			if tt.undecodable {
+				require.ErrorContains(t, err, "not valid msgpack (--raw prints its bytes)")
+			} else {
+				require.NoError(t, err)
+			}
+		})
+	}
+}
+
+// TestSplitPeers: multiaddrs among the positional arguments before "--" are more initial peers;
+// after it they are arguments.
+func TestSplitPeers(t *testing.T) {
+	const a, b, c = "/ip4/127.0.0.1/tcp/1/p2p/A", "/ip4/127.0.0.1/tcp/2/p2p/B", "/ip4/127.0.0.1/tcp/3/p2p/C"
+	var peers cli.List
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	fs.Var(&peers, "initial-peers", "")
 	latest := fs.Bool("latest", false, "")
-	pos, err := parseArgs(fs, []string{"key", "--latest", "--initial-peers", "/ip4/127.0.0.1/tcp/1/p2p/A", "/ip4/127.0.0.1/tcp/2/p2p/B", "--", "--x"})
+	pos, err := cli.ParseArgs(fs, []string{"key", "--latest", "--initial-peers", a, b, "--", "--x", c}, nil)
 	require.NoError(t, err)
 	assert.True(t, *latest)
-	rest := splitPeers(pos, &peers)
-	assert.Equal(t, []string{"key", "--x"}, rest)
-	assert.Equal(t, listFlag{"/ip4/127.0.0.1/tcp/1/p2p/A", "/ip4/127.0.0.1/tcp/2/p2p/B"}, peers)
+	assert.Equal(t, []string{"key", "--x", c}, splitPeers(pos, &peers))
+	assert.Equal(t, cli.List{a, b}, peers)
 }
 
 func TestShiftNodePorts(t *testing.T) {
@@ -178,13 +223,17 @@ func TestUsageErrors(t *testing.T) {
 		{name: "store bad ttl", args: []string{"store", "k", "1", "--ttl", "-1", "--initial-peers", "/ip4/127.0.0.1/tcp/1/p2p/QmVrH6p1osxWeQTcffq483hdda8Ypx93dEW3NWkurYJJLv"}, code: 2},
 		{name: "store bad hex", args: []string{"store", "k", "zz", "--value-hex", "--initial-peers", "/ip4/127.0.0.1/tcp/1/p2p/QmVrH6p1osxWeQTcffq483hdda8Ypx93dEW3NWkurYJJLv"}, code: 2},
 		{name: "get bad peer", args: []string{"get", "k", "--initial-peers", "not-a-maddr"}, code: 2},
+		{name: "get a key that starts with a dash", args: []string{"get", "-k"}, code: 2},
+		{name: "dht bad refresh period", args: []string{"dht", "--refresh-period", "0s"}, code: 2},
+		{name: "run bad log level", args: []string{"run", "--log-level", "loud"}, code: 2},
+		{name: "status with an argument", args: []string{"status", "extra"}, code: 2},
 		{name: "keygen no file", args: []string{"keygen"}, code: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), tt.args, &out, &errb)
-			assert.Equal(t, tt.code, exitCode(err, &errb), "err %v, stderr %s", err, errb.String())
+			assert.Equal(t, tt.code, cli.ExitCode(prog, err, &errb), "err %v, stderr %s", err, errb.String())
 			if tt.code == 0 && !errors.Is(err, flag.ErrHelp) {
 				assert.Contains(t, out.String(), "usage: supervisor")
 			}
