@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/hivemind-go/hivemind/dht/msgpack"
@@ -19,7 +20,9 @@ const dictionarySubkeyOverhead = 48
 //
 // Subkeys are msgpack encodings and are distinct by their bytes: 1, true and 1.0 are three subkeys,
 // and so are 0 and false (hivemind follows Python dict equality and merges them: quirk Q7, fixed).
-// Stores canonicalize a subkey (decode, re-encode) so that equal values have equal bytes.
+// Stores canonicalize a subkey (decode, re-encode) so that equal values have equal bytes, and read
+// it as hivemind's rpc_store does (canonicalSubkey): an ext of an unknown code is its payload (bin),
+// and a subkey hivemind would raise on (a malformed timestamp or dictionary inside it) is refused.
 //
 // LatestExpiration is the maximum of every valid expiration ever passed to Store, refused stores
 // included, as in hivemind (quirk latest_expiration_counts_rejected_stores, kept: the value is part
@@ -50,18 +53,89 @@ func NewDictionaryValue(maxSize int) *DictionaryValue {
 	}
 }
 
-// canonicalSubkey checks that subkey is the msgpack encoding of exactly one value and returns that
-// value's canonical encoding (what hivemind writes when it re-encodes the decoded subkey).
+// maxDictionaryNesting bounds how deeply dictionaries may nest inside subkeys (a subkey holding a
+// dictionary whose subkey holds a dictionary, ...). Each level is decoded on its own, so the work
+// grows with depth × size; hivemind has no bound of its own and raises at Python's recursion limit,
+// a few hundred levels down. Deeper nesting is refused (ErrInvalidValue wrapping msgpack.ErrTooDeep).
+const maxDictionaryNesting = 16
+
+// canonicalSubkey checks that subkey is the msgpack encoding of exactly one value that hivemind's
+// rpc_store can decode, and returns that value's canonical encoding: what hivemind writes when it
+// packs the decoded subkey. So the subkeys of a dictionary are distinct by what hivemind would send
+// for them (canonicalValue says how each kind of value comes out):
+//
+//   - an ext of a code hivemind does not register (say 7) decodes to its payload bytes, as hivemind's
+//     ext hook leaves it, and is written as bin: an ext-7 subkey and a bin subkey with the same
+//     bytes are one subkey;
+//   - a timestamp (ext −1) that is not 4, 8 or 12 bytes, or a dictionary (ext 0x50) whose payload is
+//     not a valid DictionaryDHTValue, anywhere inside the subkey, is an error wrapping
+//     ErrInvalidValue: hivemind's rpc_store raises on it, so such a subkey is never stored.
 func canonicalSubkey(subkey []byte) (string, error) {
 	v, err := msgpack.Unmarshal(subkey)
-	if err != nil {
-		return "", fmt.Errorf("%w: subkey: %w", ErrInvalidValue, err)
+	if err == nil {
+		v, err = canonicalValue(v, 0)
 	}
-	canon, err := msgpack.Marshal(v)
+	var canon []byte
+	if err == nil {
+		canon, err = msgpack.Marshal(v)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: subkey: %w", ErrInvalidValue, err)
 	}
 	return string(canon), nil
+}
+
+// canonicalValue returns v, a value msgpack.Unmarshal decoded from a subkey, as hivemind holds it
+// after its own decoding, ready to be encoded again. msgpack.Unmarshal already did what hivemind's
+// ext hook does to unknown ext codes (their payload bytes) and timestamps (refused unless 4, 8 or 12
+// bytes); what is left is the dictionaries (ext 0x50) inside v, which hivemind's ext hook decodes
+// with DictionaryDHTValue.unpackb, raising on a malformed payload. Here each is checked by
+// unpackDictionaryPayload (an error if malformed) and replaced by its canonical packing: the
+// decoded dictionary packed whole (Pack while frozen: every entry it carries is kept, expired or
+// not). hivemind keeps the decoded object as the subkey and packs it again each time it packs the
+// outer dictionary, dropping the inner entries expired by then; subkeys here are byte strings, and
+// packing once, whole, gives one that does not change with the clock. Lists, tuples and map values
+// are rewritten in place (v is freshly decoded and owned by the caller); other values stay as they
+// are.
+func canonicalValue(v any, nesting int) (any, error) {
+	var err error
+	switch x := v.(type) {
+	case []any:
+		for i := range x {
+			if x[i], err = canonicalValue(x[i], nesting); err != nil {
+				return nil, err
+			}
+		}
+	case msgpack.Tuple:
+		for i := range x {
+			if x[i], err = canonicalValue(x[i], nesting); err != nil {
+				return nil, err
+			}
+		}
+	case *msgpack.Map:
+		keys := slices.Collect(x.Keys())
+		for _, k := range keys {
+			item, _ := x.Get(k)
+			if item, err = canonicalValue(item, nesting); err != nil {
+				return nil, err
+			}
+			x.Set(k, item)
+		}
+	case msgpack.Ext:
+		if x.Code != msgpack.ExtDictionary {
+			return x, nil
+		}
+		if nesting >= maxDictionaryNesting {
+			return nil, fmt.Errorf("%w: dictionaries nested more than %d deep in a subkey", msgpack.ErrTooDeep, maxDictionaryNesting)
+		}
+		d, err := unpackDictionaryPayload(x.Data, nesting+1)
+		if err != nil {
+			return nil, err
+		}
+		d.SetFrozen(true)
+		return msgpack.Raw(d.Pack(0)), nil
+	}
+	return v, nil
 }
 
 // Store stores value under subkey until expiration and reports whether it was stored (see
@@ -208,7 +282,15 @@ func UnpackDictionary(packed []byte) (*DictionaryValue, error) {
 // payload. Hostile input gives an error wrapping ErrInvalidValue, never a panic; memory stays
 // proportional to the input. Entries with a NaN or infinite expiration are dropped (a store would
 // refuse them), and a repeated subkey follows the store rules (a strictly later expiration wins).
+// Subkeys are read as canonicalSubkey reads them: re-encoded canonically, and a payload with a
+// subkey that hivemind cannot decode (a malformed timestamp or nested dictionary) is an error.
 func UnpackDictionaryPayload(payload []byte) (*DictionaryValue, error) {
+	return unpackDictionaryPayload(payload, 0)
+}
+
+// unpackDictionaryPayload is UnpackDictionaryPayload for a dictionary nested in nesting others'
+// subkeys.
+func unpackDictionaryPayload(payload []byte, nesting int) (*DictionaryValue, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: dictionary payload: %s", ErrInvalidValue, fmt.Sprintf(format, args...))
 	}
@@ -249,7 +331,11 @@ func UnpackDictionaryPayload(payload []byte) (*DictionaryValue, error) {
 		if !ok || len(item) != 3 {
 			return nil, bad("item %d is not [subkey, value, expiration]", i)
 		}
-		subkey, err := msgpack.Marshal(item[0])
+		canon, err := canonicalValue(item[0], nesting)
+		if err != nil {
+			return nil, fmt.Errorf("%w: dictionary payload: item %d subkey: %w", ErrInvalidValue, i, err)
+		}
+		subkey, err := msgpack.Marshal(canon)
 		if err != nil {
 			return nil, fmt.Errorf("%w: dictionary payload: item %d subkey: %w", ErrInvalidValue, i, err)
 		}

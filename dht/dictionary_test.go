@@ -186,6 +186,11 @@ func FuzzUnpackDictionary(f *testing.F) {
 		[]any{int64(3), 10.0, []any{[]any{"a", []byte{1}, 5.0}, []any{"b", []byte{2}, 15.0}, []any{"c", []byte{}, 1.0}, []any{"d", []byte{}, 2.0}}},
 		[]any{inf, math.Inf(-1), []any{}},
 		msgpack.Tuple{inf, 1.0, msgpack.Tuple{msgpack.Tuple{msgpack.Tuple{true, nil}, []byte("x"), 2.0}}},
+		// An ext-7 subkey (read as bin) and a dictionary subkey (kept in its canonical packing).
+		[]any{inf, 3.0, []any{
+			[]any{msgpack.Ext{Code: 7, Data: []byte("x")}, []byte{1}, 2.0},
+			[]any{msgpack.Ext{Code: msgpack.ExtDictionary, Data: dictMarshal(f, []any{int64(2), 5.0, []any{[]any{"a", []byte{}, 5.0}}})}, []byte{2}, 3.0},
+		}},
 	} {
 		b, err := msgpack.Marshal(v)
 		if err != nil {
