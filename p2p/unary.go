@@ -70,17 +70,27 @@ func (h *Host) SetUnaryBytesHandler(name string, fn UnaryBytesHandler) error {
 // serveUnary is p2pd's persistentStreamHandler: read one request frame (capped, with a deadline), require
 // the callUnary arm and a 16-byte callId, run the handler while watching for the caller going away (any
 // read outcome, EOF included), reply with the callId echoed, then Close.
+//
+// A request p2pd rejects gets what p2pd gives it: no reply and a clean Close (p2pd's handler returns and
+// its deferred Close runs; the caller reads EOF). That covers a frame over the cap, a stream ending inside
+// the frame, an envelope that does not decode or lacks a required field, a callId not 16 bytes and
+// another arm than callUnary. A stream that stalls past the idle timeout, breaks, or exceeds the resource
+// limit is reset.
 func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 	from := s.Conn().RemotePeer()
 	log := h.log.With("handle", name, "from", from.String())
 	_ = s.SetReadDeadline(time.Now().Add(h.cfg.StreamIdleTimeout))
 	body, res, err := readDelimited(s, h.cfg.MaxMessageSize, s.Scope())
 	if err != nil {
-		if errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, io.EOF):
 			log.Debug("unary stream closed before a request")
 			_ = s.Close()
-		} else {
-			log.Info("bad unary request frame; resetting the stream", "reason", err)
+		case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrTruncatedFrame):
+			log.Info("rejected unary request frame; closing without a reply", "reason", err)
+			_ = s.Close()
+		default:
+			log.Info("bad unary request stream; resetting it", "reason", err)
 			_ = s.Reset()
 		}
 		return
@@ -89,11 +99,7 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 	req, err := decodeUnaryRequest(body)
 	if err != nil {
 		log.Info("rejected unary request; closing without a reply", "reason", err)
-		if errors.Is(err, ErrDecode) {
-			_ = s.Reset()
-		} else {
-			_ = s.Close()
-		}
+		_ = s.Close()
 		return
 	}
 	_ = s.SetReadDeadline(time.Time{})
