@@ -19,18 +19,8 @@ const fuzzMaxMessage = 1 << 16 // small cap so the fuzzer explores lengths aroun
 // FuzzUnaryEnvelope: a unary frame from a peer (request or reply) never panics the decoder, lengths over
 // the cap are refused before allocation, and whatever decodes re-encodes to an equivalent envelope.
 func FuzzUnaryEnvelope(f *testing.F) {
-	v := loadEnvelopeVectors(f)
-	for _, list := range [][]unaryCase{v.UnaryInbound, v.UnaryOutbound} {
-		for _, tc := range list {
-			if tc.RequestFrame != nil {
-				f.Add([]byte(tc.RequestFrame))
-			} else {
-				f.Add([]byte(tc.RequestFrameHead))
-			}
-			if tc.ReplyFrame != nil {
-				f.Add([]byte(tc.ReplyFrame))
-			}
-		}
+	for _, seed := range vectors.ByteStrings(f, envelopeFile) {
+		f.Add(seed)
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
@@ -82,18 +72,8 @@ func FuzzUnaryEnvelope(f *testing.F) {
 // FuzzStreamFrames: a stream of hivemind frames from a peer never panics the reader; every frame read
 // re-encodes to exactly the bytes it was read from; errors are of the documented kinds.
 func FuzzStreamFrames(f *testing.F) {
-	v := loadEnvelopeVectors(f)
-	for _, tc := range v.StreamLive {
-		f.Add([]byte(tc.RequestBytes))
-		f.Add([]byte(tc.ReplyBytes))
-	}
-	for _, tc := range v.StreamFraming {
-		if tc.Bytes != nil {
-			f.Add([]byte(tc.Bytes))
-		}
-	}
-	for _, tc := range v.StreamDecode {
-		f.Add([]byte(tc.Input))
+	for _, seed := range vectors.ByteStrings(f, envelopeFile) {
+		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
@@ -126,11 +106,9 @@ func FuzzStreamFrames(f *testing.F) {
 // FuzzParseIdentity: an identity file's contents never panic the parser; a key that parses re-encodes
 // and parses back to the same key.
 func FuzzParseIdentity(f *testing.F) {
-	var idf identityFile
-	vectors.Load(f, "identity.json", &idf)
-	for _, tc := range idf.KeyFiles {
-		f.Add([]byte(tc.File))
-		f.Add([]byte(tc.File[:len(tc.File)/2]))
+	for _, seed := range vectors.ByteStrings(f, identityFile) {
+		f.Add(seed)
+		f.Add(seed[:len(seed)/2])
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x08, 0x01, 0x12, 0x00})

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"os"
@@ -126,4 +127,9 @@ func readAllTimeout(t *testing.T, s network.Stream) ([]byte, error) {
 		t.Fatal("reading the stream timed out")
 		return nil, nil
 	}
+}
+
+// appendFrameHeader re-frames a body (uvarint length prefix), for comparing whole frames.
+func appendFrameHeader(body []byte) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
 }

@@ -36,11 +36,19 @@ func checkTypes[Req, Resp proto.Message]() error {
 
 func unmarshal[M proto.Message](data []byte) (M, error) {
 	m := newMessage[M]()
-	if err := proto.Unmarshal(data, m); err != nil {
+	if err := unmarshalInto(data, m); err != nil {
 		var zero M
-		return zero, fmt.Errorf("%w: %s: %w", ErrDecode, m.ProtoReflect().Descriptor().Name(), err)
+		return zero, err
 	}
 	return m, nil
+}
+
+// unmarshalInto decodes data into m; a payload that is not an m is an ErrDecode error naming the type.
+func unmarshalInto(data []byte, m proto.Message) error {
+	if err := proto.Unmarshal(data, m); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrDecode, m.ProtoReflect().Descriptor().Name(), err)
+	}
+	return nil
 }
 
 func marshal(m proto.Message) ([]byte, error) {
