@@ -59,8 +59,9 @@ func (h *Host) SetStreamBytesHandler(name string, fn StreamBytesHandler) error {
 
 // serveStream runs one stream call with hivemind's framing: requests are read by a helper goroutine until
 // the caller's 0x01 frame; after it any read outcome means the caller went away. The handler's responses
-// go out as 0x00 frames, its error as one 0x01 RPCError frame; then the stream is closed. Bad input
-// resets the stream.
+// go out as 0x00 frames, its error as one 0x01 RPCError frame; then the stream is closed. A malformed
+// request (see readRequests) cancels the handler and closes the stream cleanly with no further frame, as
+// hivemind does; input over the cap, truncated or stalled resets it.
 func (h *Host) serveStream(name string, fn StreamBytesHandler, s network.Stream) {
 	from := s.Conn().RemotePeer()
 	log := h.log.With("handle", name, "from", from.String())
@@ -112,18 +113,35 @@ func (h *Host) serveStream(name string, fn StreamBytesHandler, s network.Stream)
 // errHandlerDone is the cancellation cause once the handler has returned.
 var errHandlerDone = errors.New("p2p: handler returned")
 
-// readRequests feeds in.frames until END_OF_STREAM, then watches for the caller going away. Bad input
-// (garbage, oversized, truncated, stalled past the idle timeout) resets the stream and cancels ctx.
+// readRequests feeds in.frames until END_OF_STREAM, then watches for the caller going away.
+//
+// A malformed request ends the call the way hivemind's stream handler ends it: receive_protobuf raises on
+// an unknown marker (TypeError) and on an end frame whose payload is not an RPCError (DecodeError); the
+// handler then cancels its processing task and closes the stream, writing nothing more. Here ctx is
+// cancelled before the handler sees its input end, so no error frame follows, and serveStream closes the
+// stream (a clean end, not a reset). The caller closing the stream between frames is an abort too.
+// Other bad input (a frame over the cap or the resource limit, a stream ending inside a frame, a
+// caller stalled past the idle timeout) resets the stream and cancels ctx.
 func (h *Host) readRequests(ctx context.Context, cancel context.CancelCauseFunc, s network.Stream, in *Requests, log *slog.Logger) {
 	for {
 		_ = s.SetReadDeadline(time.Now().Add(h.cfg.StreamIdleTimeout))
 		marker, payload, res, err := readStreamFrame(s, h.cfg.MaxMessageSize, s.Scope())
+		if err == nil && marker == markerEnd { // END_OF_STREAM, whose payload must be an RPCError
+			res.release()
+			if _, err = decodeRPCError(payload); err == nil {
+				break
+			}
+			err = fmt.Errorf("end-of-stream frame: %w", err)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
-				if errors.Is(err, io.EOF) {
+				switch {
+				case errors.Is(err, io.EOF):
 					err = fmt.Errorf("%w: the caller closed the stream before END_OF_STREAM", ErrTruncatedFrame)
 					log.Debug("stream call aborted by the caller", "reason", err)
-				} else {
+				case errors.Is(err, ErrBadFrameMarker), errors.Is(err, ErrDecode):
+					log.Info("malformed stream request; closing the stream without a reply", "reason", err)
+				default:
 					log.Info("bad stream request frame; resetting the stream", "reason", err)
 					_ = s.Reset()
 				}
@@ -132,10 +150,6 @@ func (h *Host) readRequests(ctx context.Context, cancel context.CancelCauseFunc,
 			in.err = err
 			close(in.frames)
 			return
-		}
-		if marker == markerEnd { // END_OF_STREAM; its content is ignored
-			res.release()
-			break
 		}
 		select {
 		case in.frames <- inboundFrame{payload: payload, res: res}:
