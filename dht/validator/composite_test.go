@@ -37,9 +37,9 @@ func kinds(vs []dht.RecordValidator) []string {
 // TestCompositeValidator ports hivemind's test_dht_validation.py::test_composite_validator: two
 // applications each bring [RSA, Schema]; the composite keeps one of each, schema first.
 func TestCompositeValidator(t *testing.T) {
-	f := loadRSA(t)
-	rsaA := newRSA(t, f.keys["owner"])
-	rsaB := newRSA(t, f.keys["owner"])
+	signer, _ := twoKeys(t)
+	rsaA := newRSA(t, signer.priv)
+	rsaB := newRSA(t, signer.priv)
 	// SchemaA: field_a: conbytes(strict=True); SchemaB: field_b: Dict[BytesWithPublicKey, StrictInt].
 	schemaA := mustSchema(t, oneField("field_a", validator.Type{Kind: validator.KindBytes, Strict: true}, false))
 	key := validator.BytesWithPublicKey()
@@ -160,8 +160,8 @@ func TestCompositeEmpty(t *testing.T) {
 
 // TestConcurrentUse runs validation while validators are merged in (run with -race).
 func TestConcurrentUse(t *testing.T) {
-	f := loadRSA(t)
-	owner := f.validators["owner"]
+	key, _ := twoKeys(t)
+	owner := key.validator
 	metrics := mustSchema(t, validator.AlbertMetricsSchema("albert"))
 	c := validator.NewComposite(metrics, owner)
 	rec := dht.Record{

@@ -7,30 +7,29 @@ import (
 
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/validator"
+	"github.com/hivemind-go/hivemind/test/vectors"
 )
 
 // FuzzValidate feeds arbitrary records to a composite of every schema of the vectors and the RSA
-// validator: validation, signing and stripping must never panic, and what SignValue appends
-// StripValue removes. Seeds: every record of rsa_validator.json and schema.json.
+// validator of the key that signs them: validation, signing and stripping must never panic, and what
+// SignValue appends StripValue removes. Seeds: every record of rsa_validator.json and schema.json.
 func FuzzValidate(f *testing.F) {
-	rsaF := loadRSA(f)
-	schemaF := loadSchemaVectors(f)
-	owner := rsaF.validators["owner"]
-	schema := mustSchema(f, validator.AlbertMetricsSchema("albert"))
-	for _, cfg := range schemaF.configs {
-		schema.MergeWith(mustSchema(f, cfg))
+	schemas := loadSchemaVectors(f)
+	schema := mustSchema(f, validator.SchemaConfig{})
+	for _, v := range schemas.validators {
+		schema.MergeWith(v.schema)
 	}
-	c := validator.NewComposite(schema, owner)
+	c := validator.NewComposite(schema, schemas.ownerKey(f, loadRSAKeys(f)).validator)
 
-	for _, r := range rsaF.vectors.Records {
-		for _, rec := range []vecRecord{r.Record, r.ValidateRecord} {
+	for _, r := range vectors.Cases[rsaRecordCase](f, "rsa_validator.json", "records") {
+		for _, rec := range []vecRecord{r.Data.Record, r.Data.ValidateRecord} {
 			f.Add([]byte(rec.Key), []byte(rec.Subkey), []byte(rec.Value), rec.Expiration.Value())
 		}
 	}
-	for _, tc := range schemaF.vectors.Cases {
-		f.Add([]byte(tc.KeyID), []byte(tc.SubkeyHex), []byte(tc.ValueHex), tc.Expiration.Value())
-		if tc.Composite != nil {
-			f.Add([]byte(tc.KeyID), []byte(tc.SubkeyHex), []byte(tc.Composite.SignedValue), tc.Expiration.Value())
+	for _, tc := range vectors.Cases[schemaCase](f, "schema.json", "cases") {
+		f.Add([]byte(tc.Data.KeyID), []byte(tc.Data.SubkeyHex), []byte(tc.Data.ValueHex), tc.Data.Expiration.Value())
+		if tc.Data.Composite != nil {
+			f.Add([]byte(tc.Data.KeyID), []byte(tc.Data.SubkeyHex), []byte(tc.Data.Composite.SignedValue), tc.Data.Expiration.Value())
 		}
 	}
 	f.Add([]byte("[owner:ssh-rsa AAAA]"), []byte{0xc0}, []byte("[signature:]]"), math.NaN())

@@ -85,25 +85,61 @@ func mpint(n *big.Int) []byte {
 // (cryptography's load_ssh_public_key, then "must be RSA"): "<type> <base64 blob>[ comment]" where
 // the type is ssh-rsa, the blob decodes with Python's lenient base64 and holds exactly
 // string("ssh-rsa"), mpint(e), mpint(n), and the numbers make a usable key. Certificate key types
-// (ssh-rsa-cert-v01@openssh.com), which hivemind would parse but never writes, are refused.
+// (ssh-rsa-cert-v01@openssh.com), which hivemind would parse but never writes, are refused. A
+// well-formed key of another algorithm gives an error wrapping ErrOwnerKeyNotRSA; every other
+// failure (a refused certificate type too) wraps ErrOwnerKeyInvalid.
 func parseOwnerKey(text []byte) (*rsa.PublicKey, error) {
-	// cryptography: \A(\S+)[ \t]+(\S+)
-	keyType, rest := splitToken(text)
-	if len(keyType) == 0 || len(rest) == 0 || (rest[0] != ' ' && rest[0] != '\t') {
-		return nil, errors.New("not an OpenSSH public key line")
+	keyType, blob, err := readOpenSSHLine(text)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOwnerKeyInvalid, err)
+	}
+	if keyType != sshRSA {
+		// cryptography loads the other key types it knows, and hivemind then finds no RSA key; a
+		// blob that names another type is "Key type does not match".
+		if inner, _, err := readSSHString(blob); err == nil && string(inner) == keyType && isOtherSSHKeyType(keyType) {
+			return nil, fmt.Errorf("%w: %s", ErrOwnerKeyNotRSA, keyType)
+		}
+		return nil, fmt.Errorf("%w: key type %q is not ssh-rsa", ErrOwnerKeyInvalid, keyType)
+	}
+	pub, err := readRSAKeyBlob(blob)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOwnerKeyInvalid, err)
+	}
+	return pub, nil
+}
+
+// isOtherSSHKeyType reports whether t is a public key type other than RSA that hivemind's
+// cryptography library (load_ssh_public_key) loads.
+func isOtherSSHKeyType(t string) bool {
+	switch t {
+	case "ssh-ed25519", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521":
+		return true
+	}
+	return false
+}
+
+// readOpenSSHLine splits "<type> <base64 blob>[ comment]" (cryptography: \A(\S+)[ \t]+(\S+)) and
+// decodes the blob with Python's lenient base64.
+func readOpenSSHLine(text []byte) (keyType string, blob []byte, err error) {
+	typ, rest := splitToken(text)
+	if len(typ) == 0 || len(rest) == 0 || (rest[0] != ' ' && rest[0] != '\t') {
+		return "", nil, errors.New("not an OpenSSH public key line")
 	}
 	rest = bytes.TrimLeft(rest, " \t")
 	body, _ := splitToken(rest)
 	if len(body) == 0 {
-		return nil, errors.New("not an OpenSSH public key line")
+		return "", nil, errors.New("not an OpenSSH public key line")
 	}
-	if string(keyType) != sshRSA {
-		return nil, fmt.Errorf("key type %q is not ssh-rsa", keyType)
-	}
-	blob, err := pyBase64Decode(body)
+	blob, err = pyBase64Decode(body)
 	if err != nil {
-		return nil, fmt.Errorf("key body: %w", err)
+		return "", nil, fmt.Errorf("key body: %w", err)
 	}
+	return string(typ), blob, nil
+}
+
+// readRSAKeyBlob reads an ssh-rsa key blob: string("ssh-rsa"), mpint(e), mpint(n), nothing after,
+// and numbers that make a usable key.
+func readRSAKeyBlob(blob []byte) (*rsa.PublicKey, error) {
 	inner, blob, err := readSSHString(blob)
 	if err != nil {
 		return nil, err

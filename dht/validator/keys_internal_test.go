@@ -66,51 +66,77 @@ func sshBlob(parts ...[]byte) string {
 	return base64.StdEncoding.EncodeToString(blob)
 }
 
-func TestParseOwnerKey(t *testing.T) {
-	var keys struct {
-		Keys []struct {
-			OpenSSH string           `json:"public_key_openssh"`
-			PKCS1   vectors.HexBytes `json:"private_key_pkcs1_der_hex"`
-		} `json:"keys"`
+// vectorKeys returns the private keys of rsa_validator.json (hivemind's PKCS#1 DER), by label.
+func vectorKeys(t *testing.T) map[string]*rsa.PrivateKey {
+	t.Helper()
+	type keyEntry struct {
+		PKCS1   vectors.HexBytes `json:"private_key_pkcs1_der_hex"`
+		OpenSSH string           `json:"public_key_openssh"`
 	}
-	vectors.Load(t, "rsa_validator.json", &keys)
-	good := keys.Keys[0].OpenSSH
-	priv, err := ParseRSAPrivateKey(keys.Keys[0].PKCS1)
-	require.NoError(t, err)
+	keys := map[string]*rsa.PrivateKey{}
+	for _, c := range vectors.Cases[keyEntry](t, "rsa_validator.json", "keys") {
+		if c.Err != nil {
+			t.Fatal(c.Err)
+		}
+		priv, err := ParseRSAPrivateKey(c.Data.PKCS1)
+		if err != nil {
+			t.Fatalf("key %s: %v", c.Name, err)
+		}
+		if got := openSSHPublicKey(&priv.PublicKey); got != c.Data.OpenSSH {
+			t.Fatalf("key %s: OpenSSH form %q, want %q", c.Name, got, c.Data.OpenSSH)
+		}
+		keys[c.Name] = priv
+	}
+	return keys
+}
+
+// TestParseOwnerKey parses variants of every key of the vectors as an owner marker's key text.
+func TestParseOwnerKey(t *testing.T) {
+	for name, priv := range vectorKeys(t) {
+		t.Run(name, func(t *testing.T) { testParseOwnerKey(t, priv) })
+	}
+}
+
+func testParseOwnerKey(t *testing.T, priv *rsa.PrivateKey) {
+	good := openSSHPublicKey(&priv.PublicKey)
 	n := mpint(priv.N)
 	e := mpint(big.NewInt(int64(priv.E)))
+	point := append([]byte{4}, make([]byte, 64)...) // an uncompressed P-256 point's layout
 
 	cases := []struct {
 		name string
 		text string
-		ok   bool
+		want error // nil: parses as the key
 	}{
-		{name: "hivemind marker key", text: good, ok: true},
-		{name: "with comment", text: good + " user@host", ok: true},
-		{name: "tab separator", text: "ssh-rsa\t" + good[len("ssh-rsa "):], ok: true},
-		{name: "junk inside base64 is skipped", text: "ssh-rsa " + good[8:20] + "!" + good[20:], ok: true},
-		{name: "non-minimal mpint", text: "ssh-rsa " + sshBlob([]byte(sshRSA), append([]byte{0}, e...), n), ok: true},
-		{name: "no body", text: "ssh-rsa", ok: false},
-		{name: "leading space", text: " " + good, ok: false},
-		{name: "newline separator", text: "ssh-rsa\n" + good[8:], ok: false},
-		{name: "ecdsa", text: "ecdsa-sha2-nistp256 " + good[8:], ok: false},
-		{name: "certificate type", text: "ssh-rsa-cert-v01@openssh.com " + good[8:], ok: false},
-		{name: "inner type differs", text: "ssh-rsa " + sshBlob([]byte("ssh-dss"), e, n), ok: false},
-		{name: "trailing data", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, n, []byte{1}), ok: false},
-		{name: "truncated", text: good[:40], ok: false},
-		{name: "negative modulus", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, append([]byte{0x80}, n...)), ok: false},
-		{name: "even exponent", text: "ssh-rsa " + sshBlob([]byte(sshRSA), []byte{4}, n), ok: false},
-		{name: "exponent 1", text: "ssh-rsa " + sshBlob([]byte(sshRSA), []byte{1}, n), ok: false},
-		{name: "huge exponent", text: "ssh-rsa " + sshBlob([]byte(sshRSA), []byte{1, 0, 0, 0, 1}, n), ok: false},
-		{name: "small modulus", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, n[:64]), ok: false},
-		{name: "oversized modulus", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, append([]byte{0x7f}, make([]byte, 2100)...)), ok: false},
-		{name: "invalid base64", text: "ssh-rsa AAAAB", ok: false},
+		{name: "hivemind marker key", text: good},
+		{name: "with comment", text: good + " user@host"},
+		{name: "tab separator", text: "ssh-rsa\t" + good[len("ssh-rsa "):]},
+		{name: "junk inside base64 is skipped", text: "ssh-rsa " + good[8:20] + "!" + good[20:]},
+		{name: "non-minimal mpint", text: "ssh-rsa " + sshBlob([]byte(sshRSA), append([]byte{0}, e...), n)},
+		{name: "no body", text: "ssh-rsa", want: ErrOwnerKeyInvalid},
+		{name: "leading space", text: " " + good, want: ErrOwnerKeyInvalid},
+		{name: "newline separator", text: "ssh-rsa\n" + good[8:], want: ErrOwnerKeyInvalid},
+		{name: "ecdsa key", text: "ecdsa-sha2-nistp256 " + sshBlob([]byte("ecdsa-sha2-nistp256"), []byte("nistp256"), point), want: ErrOwnerKeyNotRSA},
+		{name: "ed25519 key", text: "ssh-ed25519 " + sshBlob([]byte("ssh-ed25519"), make([]byte, 32)), want: ErrOwnerKeyNotRSA},
+		{name: "ecdsa type with an rsa blob", text: "ecdsa-sha2-nistp256 " + good[8:], want: ErrOwnerKeyInvalid},
+		{name: "unknown key type", text: "ssh-foo " + sshBlob([]byte("ssh-foo")), want: ErrOwnerKeyInvalid},
+		{name: "certificate type", text: "ssh-rsa-cert-v01@openssh.com " + good[8:], want: ErrOwnerKeyInvalid},
+		{name: "inner type differs", text: "ssh-rsa " + sshBlob([]byte("ssh-dss"), e, n), want: ErrOwnerKeyInvalid},
+		{name: "trailing data", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, n, []byte{1}), want: ErrOwnerKeyInvalid},
+		{name: "truncated", text: good[:40], want: ErrOwnerKeyInvalid},
+		{name: "negative modulus", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, append([]byte{0x80}, n...)), want: ErrOwnerKeyInvalid},
+		{name: "even exponent", text: "ssh-rsa " + sshBlob([]byte(sshRSA), []byte{4}, n), want: ErrOwnerKeyInvalid},
+		{name: "exponent 1", text: "ssh-rsa " + sshBlob([]byte(sshRSA), []byte{1}, n), want: ErrOwnerKeyInvalid},
+		{name: "huge exponent", text: "ssh-rsa " + sshBlob([]byte(sshRSA), []byte{1, 0, 0, 0, 1}, n), want: ErrOwnerKeyInvalid},
+		{name: "small modulus", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, n[:64]), want: ErrOwnerKeyInvalid},
+		{name: "oversized modulus", text: "ssh-rsa " + sshBlob([]byte(sshRSA), e, append([]byte{0x7f}, make([]byte, 2100)...)), want: ErrOwnerKeyInvalid},
+		{name: "invalid base64", text: "ssh-rsa AAAAB", want: ErrOwnerKeyInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			pub, err := parseOwnerKey([]byte(tc.text))
-			if !tc.ok {
-				require.Error(t, err)
+			if tc.want != nil {
+				require.ErrorIs(t, err, tc.want)
 				return
 			}
 			require.NoError(t, err)
@@ -120,23 +146,20 @@ func TestParseOwnerKey(t *testing.T) {
 }
 
 // TestMaximumSaltLength shows why the salt length is explicit: a 32-byte-salt signature verifies
-// with Go's auto-detection but not with hivemind's maximum salt length.
+// with Go's auto-detection but not with hivemind's maximum salt length (222 bytes for RSA-2048).
 func TestMaximumSaltLength(t *testing.T) {
-	var keys struct {
-		Keys []struct {
-			PKCS1 vectors.HexBytes `json:"private_key_pkcs1_der_hex"`
-		} `json:"keys"`
+	require.Equal(t, 222, maxSaltLen(&rsa.PublicKey{N: new(big.Int).Lsh(big.NewInt(1), 2047), E: 65537}))
+	for name, priv := range vectorKeys(t) {
+		t.Run(name, func(t *testing.T) {
+			// emLen − hLen − 2, with emLen the bytes of a (bits − 1)-bit number.
+			require.Equal(t, (priv.N.BitLen()+6)/8-sha256.Size-2, maxSaltLen(&priv.PublicKey))
+			digest := sha256.Sum256([]byte("payload"))
+			short, err := rsa.SignPSS(rand.Reader, priv, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			require.NoError(t, err)
+			require.NoError(t, rsa.VerifyPSS(&priv.PublicKey, crypto.SHA256, digest[:], short, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}))
+			require.Error(t, rsa.VerifyPSS(&priv.PublicKey, crypto.SHA256, digest[:], short, &rsa.PSSOptions{SaltLength: maxSaltLen(&priv.PublicKey)}))
+		})
 	}
-	vectors.Load(t, "rsa_validator.json", &keys)
-	priv, err := ParseRSAPrivateKey(keys.Keys[0].PKCS1)
-	require.NoError(t, err)
-	require.Equal(t, 222, maxSaltLen(&priv.PublicKey))
-
-	digest := sha256.Sum256([]byte("payload"))
-	short, err := rsa.SignPSS(rand.Reader, priv, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-	require.NoError(t, err)
-	require.NoError(t, rsa.VerifyPSS(&priv.PublicKey, crypto.SHA256, digest[:], short, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}))
-	require.Error(t, rsa.VerifyPSS(&priv.PublicKey, crypto.SHA256, digest[:], short, &rsa.PSSOptions{SaltLength: 222}))
 }
 
 func TestOpenSSHRendering(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -39,8 +40,9 @@ const RSAPriority = 10
 //
 // It signs (SignValue) only records that contain its own owner marker, OwnerMarker(). Differences
 // from hivemind: an owner key that does not parse as an RSA key makes the record invalid where
-// hivemind raises (vectors quirk validate_raises_on_bad_owner_key); owner keys outside 1024..16384
-// bits and OpenSSH certificate keys are invalid. Like hivemind, StripValue removes every
+// hivemind raises (vectors quirk validate_raises_on_bad_owner_key; Check's error then wraps
+// ErrOwnerKeyNotRSA or ErrOwnerKeyInvalid); owner keys outside 1024..16384 bits and OpenSSH
+// certificate keys are invalid. Like hivemind, StripValue removes every
 // "[signature:…]" substring, even one that is part of a user's value (Q10).
 //
 // An RSASignature is immutable and safe for concurrent use.
@@ -129,8 +131,19 @@ func stripSignatures(value []byte) []byte {
 	return signatureMarkerRE.ReplaceAll(value, nil)
 }
 
-// Validate implements dht.RecordValidator with hivemind's rules (see the type's documentation).
+// Validate implements dht.RecordValidator with hivemind's rules (see the type's documentation); the
+// reason of an invalid record is the text of Check's error.
 func (v *RSASignature) Validate(r dht.Record) (bool, string) {
+	if err := v.Check(r); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
+}
+
+// Check returns nil if r is valid by hivemind's rules (see the type's documentation), else why it is
+// not. When the owner key named by r's marker is at fault — the records hivemind's validate raises
+// on — the error wraps ErrOwnerKeyNotRSA or ErrOwnerKeyInvalid.
+func (v *RSASignature) Check(r dht.Record) error {
 	var owners [][]byte
 	for _, part := range [][]byte{r.Key, r.Subkey} {
 		for _, m := range ownerMarkerRE.FindAllSubmatch(part, -1) {
@@ -138,35 +151,35 @@ func (v *RSASignature) Validate(r dht.Record) (bool, string) {
 		}
 	}
 	if len(owners) == 0 {
-		return true, ""
+		return nil
 	}
 	for _, o := range owners[1:] {
 		if !bytes.Equal(o, owners[0]) {
-			return false, "key and subkey name different owners"
+			return errors.New("key and subkey name different owners")
 		}
 	}
 	pub, err := parseOwnerKey(owners[0])
 	if err != nil {
 		// hivemind raises here; the record is simply invalid (vectors: validate_raises_on_bad_owner_key).
-		return false, "owner key is not a usable RSA key: " + err.Error()
+		return fmt.Errorf("owner key is not a usable RSA key: %w", err)
 	}
 	sigs := signatureMarkerRE.FindAllSubmatch(r.Value, -1)
 	if len(sigs) != 1 {
-		return false, fmt.Sprintf("protected record has %d signatures, want exactly 1", len(sigs))
+		return fmt.Errorf("protected record has %d signatures, want exactly 1", len(sigs))
 	}
 	sig, err := pyBase64Decode(sigs[0][1])
 	if err != nil {
-		return false, "signature: " + err.Error()
+		return fmt.Errorf("signature: %w", err)
 	}
 	saltLen := maxSaltLen(pub)
 	if saltLen < 0 {
-		return false, "owner key too small for PSS with SHA-256"
+		return errors.New("owner key too small for PSS with SHA-256")
 	}
 	digest := sha256.Sum256(SigningPayload(r.Key, r.Subkey, stripSignatures(r.Value), r.Expiration))
 	if err := rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: saltLen}); err != nil {
-		return false, "signature does not verify: " + err.Error()
+		return fmt.Errorf("signature does not verify: %w", err)
 	}
-	return true, ""
+	return nil
 }
 
 // MergeWith implements dht.RecordValidator like hivemind: another RSASignature is absorbed (true) and

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"testing"
 
@@ -33,9 +34,8 @@ func generateKey(t testing.TB) *rsa.PrivateKey {
 
 // TestRSASignatureValidator ports hivemind's test_dht_crypto.py::test_rsa_signature_validator.
 func TestRSASignatureValidator(t *testing.T) {
-	f := loadRSA(t)
-	receiver := f.validators["other"]
-	sender := f.validators["owner"]
+	a, b := twoKeys(t)
+	receiver, sender := b.validator, a.validator
 	mallory := newRSA(t, generateKey(t))
 
 	plain := dht.Record{Key: []byte("key"), Subkey: []byte("subkey"), Value: []byte("value"), Expiration: 1e9}
@@ -86,8 +86,8 @@ func TestRSASignatureValidator(t *testing.T) {
 // test_signing_in_different_process: Go keeps no process-wide key, so a validator's identity is its
 // key, which survives serialization (hivemind's PKCS#1 DER) into another instance.
 func TestRSAKeyIdentity(t *testing.T) {
-	f := loadRSA(t)
-	owner, other := f.validators["owner"], f.validators["other"]
+	a, b := twoKeys(t)
+	owner, other := a.validator, b.validator
 	require.NotEqual(t, owner.OwnerMarker(), other.OwnerMarker(), "explicit keys differ")
 
 	fresh := generateKey(t)
@@ -112,8 +112,8 @@ func TestRSAKeyIdentity(t *testing.T) {
 // TestRSAOwnership emulates test_dhtnode_signatures at the validator level: only the owner of the
 // marker in a subkey can write under it.
 func TestRSAOwnership(t *testing.T) {
-	f := loadRSA(t)
-	bob, mallory := f.validators["owner"], f.validators["other"]
+	a, b := twoKeys(t)
+	bob, mallory := a.validator, b.validator
 	key := dht.MustKey("test_key").ID().Bytes()
 	subkey := append([]byte("protected_subkey"), bob.OwnerMarker()...)
 	rec := dht.Record{Key: key, Subkey: subkey, Value: []byte{0xa3, 'b', 'o', 'b'}, Expiration: 1700000000}
@@ -132,17 +132,17 @@ func TestRSAOwnership(t *testing.T) {
 }
 
 func TestRSAMergeWith(t *testing.T) {
-	f := loadRSA(t)
+	a, b := twoKeys(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 
-	first, err := validator.NewRSASignature(f.keys["owner"], logger)
+	first, err := validator.NewRSASignature(a.priv, logger)
 	require.NoError(t, err)
-	require.True(t, first.MergeWith(f.validators["owner"]))
+	require.True(t, first.MergeWith(a.validator))
 	require.Empty(t, logs.String(), "same key: nothing to warn about")
 
 	// Q8: hivemind silently keeps the first validator; the port keeps the merge but warns.
-	require.True(t, first.MergeWith(f.validators["other"]))
+	require.True(t, first.MergeWith(b.validator))
 	require.Contains(t, logs.String(), "level=WARN")
 	require.Contains(t, logs.String(), "ignored")
 
@@ -176,6 +176,50 @@ func TestRSAConstructorErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := validator.ParseRSAPrivateKey(data)
 			require.ErrorIs(t, err, validator.ErrInvalidKey)
+		})
+	}
+}
+
+// TestRSACheck: Check says why a record is invalid, Validate's reason is its text, and an owner key
+// at fault is told apart by its sentinel (the records hivemind's validate raises on).
+func TestRSACheck(t *testing.T) {
+	signer, _ := twoKeys(t)
+	v := signer.validator
+	good := dht.Record{Key: []byte("key"), Subkey: v.OwnerMarker(), Value: []byte("value"), Expiration: 1e9}
+	good.Value = v.SignValue(good)
+	ed25519 := []byte("[owner:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA]")
+	withSubkey := func(subkey []byte) dht.Record {
+		r := good
+		r.Subkey = subkey
+		return r
+	}
+	tests := []struct {
+		name  string
+		rec   dht.Record
+		valid bool
+		kind  error // wrapped by the error, when set
+	}{
+		{name: "signed", rec: good, valid: true},
+		{name: "unprotected", rec: withSubkey([]byte("no marker")), valid: true},
+		{name: "missing signature", rec: dht.Record{Key: good.Key, Subkey: good.Subkey, Value: []byte("value"), Expiration: 1e9}},
+		{name: "ed25519 owner key", rec: withSubkey(ed25519), kind: validator.ErrOwnerKeyNotRSA},
+		{name: "truncated owner key", rec: withSubkey([]byte("[owner:ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC]")), kind: validator.ErrOwnerKeyInvalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := v.Check(tc.rec)
+			ok, reason := v.Validate(tc.rec)
+			require.Equal(t, tc.valid, ok)
+			if tc.valid {
+				require.NoError(t, err)
+				require.Empty(t, reason)
+				return
+			}
+			require.Error(t, err)
+			require.Equal(t, err.Error(), reason)
+			for _, sentinel := range []error{validator.ErrOwnerKeyNotRSA, validator.ErrOwnerKeyInvalid} {
+				require.Equal(t, sentinel == tc.kind, errors.Is(err, sentinel), "%v", sentinel)
+			}
 		})
 	}
 }

@@ -2,9 +2,14 @@ package validator_test
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,20 +19,70 @@ import (
 	"github.com/hivemind-go/hivemind/test/vectors"
 )
 
-// rsaVectors is vectors/rsa_validator.json.
-type rsaVectors struct {
-	Keys []struct {
-		Name            string           `json:"name"`
-		PKCS1DER        vectors.HexBytes `json:"private_key_pkcs1_der_hex"`
-		PKCS8DER        vectors.HexBytes `json:"private_key_pkcs8_der_hex"`
-		PKCS1PEM        string           `json:"private_key_pkcs1_pem"`
-		PKCS8PEM        string           `json:"private_key_pkcs8_pem"`
-		PublicOpenSSH   string           `json:"public_key_openssh"`
-		PublicPKIXDER   vectors.HexBytes `json:"public_key_pkix_der_hex"`
-		OwnerMarker     vectors.HexBytes `json:"owner_marker_hex"`
-		OwnerMarkerText string           `json:"owner_marker_text"`
-	} `json:"keys"`
-	Records []rsaRecordCase `json:"records"`
+// rsaKeyEntry is one entry of rsa_validator.json "keys".
+type rsaKeyEntry struct {
+	PKCS1DER        vectors.HexBytes `json:"private_key_pkcs1_der_hex"`
+	PKCS8DER        vectors.HexBytes `json:"private_key_pkcs8_der_hex"`
+	PKCS1PEM        string           `json:"private_key_pkcs1_pem"`
+	PKCS8PEM        string           `json:"private_key_pkcs8_pem"`
+	PublicOpenSSH   string           `json:"public_key_openssh"`
+	PublicPKIXDER   vectors.HexBytes `json:"public_key_pkix_der_hex"`
+	OwnerMarker     vectors.HexBytes `json:"owner_marker_hex"`
+	OwnerMarkerText string           `json:"owner_marker_text"`
+}
+
+// rsaKey is a key of the vectors, parsed, with a validator holding it.
+type rsaKey struct {
+	name      string // the entry's label
+	entry     rsaKeyEntry
+	priv      *rsa.PrivateKey
+	validator *validator.RSASignature
+}
+
+// loadRSAKeys reads every key of rsa_validator.json; a key that does not decode or parse fails the
+// test with its name.
+func loadRSAKeys(tb testing.TB) []rsaKey {
+	tb.Helper()
+	var keys []rsaKey
+	for _, c := range vectors.Cases[rsaKeyEntry](tb, "rsa_validator.json", "keys") {
+		if c.Err != nil {
+			tb.Fatal(c.Err)
+		}
+		priv, err := validator.ParseRSAPrivateKey(c.Data.PKCS1DER)
+		if err != nil {
+			tb.Fatalf("key %s: %v", c.Name, err)
+		}
+		v, err := validator.NewRSASignature(priv, slog.New(slog.DiscardHandler))
+		if err != nil {
+			tb.Fatalf("key %s: %v", c.Name, err)
+		}
+		keys = append(keys, rsaKey{name: c.Name, entry: c.Data, priv: priv, validator: v})
+	}
+	return keys
+}
+
+func keyNames(keys []rsaKey) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name
+	}
+	return names
+}
+
+// twoKeys returns two different keys of the vectors, for tests that need a signer and someone else
+// with hivemind-made keys. Any two distinct keys serve: they are the first two the list holds.
+func twoKeys(tb testing.TB) (a, b rsaKey) {
+	tb.Helper()
+	for _, k := range loadRSAKeys(tb) {
+		switch {
+		case a.priv == nil:
+			a = k
+		case !k.priv.PublicKey.Equal(&a.priv.PublicKey):
+			return a, k
+		}
+	}
+	tb.Fatal("rsa_validator.json holds fewer than two distinct keys")
+	return
 }
 
 type vecRecord struct {
@@ -41,8 +96,8 @@ func (r vecRecord) record() dht.Record {
 	return dht.Record{Key: r.Key, Subkey: r.Subkey, Value: r.Value, Expiration: r.Expiration.Value()}
 }
 
+// rsaRecordCase is one case of rsa_validator.json "records".
 type rsaRecordCase struct {
-	Name               string           `json:"name"`
 	ValidatorKey       string           `json:"validator_key"`
 	Record             vecRecord        `json:"record"`
 	SigningPayload     vectors.HexBytes `json:"signing_payload_hex"`
@@ -53,130 +108,187 @@ type rsaRecordCase struct {
 	ValidateResult     *bool            `json:"validate_result"`
 	Error              *vectors.Error   `json:"error"`
 	StripValue         vectors.HexBytes `json:"strip_value_hex"`
-	Quirk              string           `json:"quirk"`
 	PortShould         string           `json:"port_should"`
 	ExpectedFixed      *struct {
-		ValidateResult bool `json:"validate_result"`
+		ValidateResult *bool `json:"validate_result"`
 	} `json:"expected_fixed"`
 }
 
-// rsaFixture holds the vectors and a validator per named key.
-type rsaFixture struct {
-	vectors    rsaVectors
-	keys       map[string]*rsa.PrivateKey
-	validators map[string]*validator.RSASignature
-	markers    map[string][]byte
+// rsaKinds maps the error kinds of rsa_validator.json to the errors RSASignature.Check wraps.
+var rsaKinds = vectors.Kinds{
+	"owner_key_not_rsa": validator.ErrOwnerKeyNotRSA,
+	"owner_key_invalid": validator.ErrOwnerKeyInvalid,
 }
 
-func loadRSA(t testing.TB) rsaFixture {
-	t.Helper()
-	var f rsaFixture
-	vectors.Load(t, "rsa_validator.json", &f.vectors)
-	f.keys = map[string]*rsa.PrivateKey{}
-	f.validators = map[string]*validator.RSASignature{}
-	f.markers = map[string][]byte{}
-	for _, k := range f.vectors.Keys {
-		key, err := validator.ParseRSAPrivateKey(k.PKCS1DER)
-		require.NoError(t, err)
-		v, err := validator.NewRSASignature(key, nil)
-		require.NoError(t, err)
-		f.keys[k.Name] = key
-		f.validators[k.Name] = v
-		f.markers[k.Name] = k.OwnerMarker
+// verdict is the validate outcome the port must produce for the case.
+func (c rsaRecordCase) verdict() (bool, error) {
+	switch c.PortShould {
+	case "fix":
+		// validate_raises_on_bad_owner_key: hivemind raises on an owner key that is not a parsable
+		// RSA key; the port reports the record invalid instead, as expected_fixed records.
+		if c.ExpectedFixed == nil || c.ExpectedFixed.ValidateResult == nil {
+			return false, errors.New("port_should is fix but expected_fixed has no validate_result")
+		}
+		return *c.ExpectedFixed.ValidateResult, nil
+	case "", "keep":
+	default:
+		return false, fmt.Errorf("unknown port_should %q", c.PortShould)
 	}
-	require.NotEmpty(t, f.validators)
-	return f
+	switch {
+	case c.Error != nil:
+		// hivemind's validate raised. The port never raises: a record it cannot check is invalid,
+		// with the reason (vectors README, "validate() may raise"); the kind is checked apart.
+		return false, nil
+	case c.ValidateResult == nil:
+		return false, errors.New("neither validate_result nor error")
+	}
+	return *c.ValidateResult, nil
+}
+
+// maxSaltLen is the PSS salt length hivemind signs and verifies with: the maximum for SHA-256
+// (vectors README, "Verify with the maximum salt length"). The test's own, independent of the
+// package's.
+func maxSaltLen(pub *rsa.PublicKey) int { return (pub.N.BitLen()+6)/8 - sha256.Size - 2 }
+
+// signatureIn returns the signature that signing appended to value: signed must be value followed by
+// "[signature:<standard padded base64>]".
+func signatureIn(signed, value []byte) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(signed, value)
+	if !ok {
+		return nil, errors.New("the signed value does not start with the value")
+	}
+	b64, ok := bytes.CutPrefix(rest, []byte("[signature:"))
+	if !ok {
+		return nil, fmt.Errorf("%q follows the value, want a [signature:...] marker", rest)
+	}
+	b64, ok = bytes.CutSuffix(b64, []byte("]"))
+	if !ok {
+		return nil, errors.New("the signature marker is not closed at the end")
+	}
+	return base64.StdEncoding.DecodeString(string(b64))
+}
+
+// verifies checks an RSA-PSS signature over payload as hivemind does (SHA-256, maximum salt length).
+func verifies(pub *rsa.PublicKey, payload, sig []byte) error {
+	digest := sha256.Sum256(payload)
+	return rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: maxSaltLen(pub)})
+}
+
+// checkSignValue returns nil if a validator holding k reproduces the case's sign_value outcome: the
+// value unchanged where hivemind left it unchanged; otherwise hivemind's signed value carries a
+// signature that verifies with k's public key, and ours has the same form and verifies too (PSS
+// signatures are randomized: verify them, never compare them). A case that did not sign passes.
+func checkSignValue(k rsaKey, c rsaRecordCase) error {
+	if c.SignValueUnchanged == nil {
+		return nil
+	}
+	rec := c.Record.record()
+	signed := k.validator.SignValue(rec)
+	if *c.SignValueUnchanged {
+		if !bytes.Equal(c.SignValue, rec.Value) {
+			return errors.New("broken case: sign_value_unchanged, but sign_value_hex is not the value")
+		}
+		if !bytes.Equal(signed, rec.Value) {
+			return fmt.Errorf("the value was signed (%x), hivemind left it unchanged", signed)
+		}
+		return nil
+	}
+	payload := validator.SigningPayload(rec.Key, rec.Subkey, rec.Value, rec.Expiration)
+	theirs, err := signatureIn(c.SignValue, rec.Value)
+	if err != nil {
+		return fmt.Errorf("hivemind's signed value: %w", err)
+	}
+	if err := verifies(&k.priv.PublicKey, payload, theirs); err != nil {
+		return fmt.Errorf("hivemind's signature does not verify with key %s: %w", k.name, err)
+	}
+	ours, err := signatureIn(signed, rec.Value)
+	if err != nil {
+		return fmt.Errorf("our signed value %q: %w", signed, err)
+	}
+	if len(signed) != len(c.SignValue) {
+		return fmt.Errorf("our signed value has %d bytes, hivemind's %d", len(signed), len(c.SignValue))
+	}
+	if err := verifies(&k.priv.PublicKey, payload, ours); err != nil {
+		return fmt.Errorf("our signature does not verify: %w", err)
+	}
+	return nil
 }
 
 func TestRSAKeys(t *testing.T) {
-	f := loadRSA(t)
-	for _, k := range f.vectors.Keys {
-		t.Run(k.Name, func(t *testing.T) {
-			forms := map[string][]byte{
-				"pkcs1 der": k.PKCS1DER, "pkcs8 der": k.PKCS8DER,
-				"pkcs1 pem": []byte(k.PKCS1PEM), "pkcs8 pem": []byte(k.PKCS8PEM),
+	vectors.Run(t, "rsa_validator.json", "keys", func(t *testing.T, k rsaKeyEntry) {
+		forms := map[string][]byte{
+			"pkcs1 der": k.PKCS1DER, "pkcs8 der": k.PKCS8DER,
+			"pkcs1 pem": []byte(k.PKCS1PEM), "pkcs8 pem": []byte(k.PKCS8PEM),
+		}
+		var first *rsa.PrivateKey
+		for form, data := range forms {
+			key, err := validator.ParseRSAPrivateKey(data)
+			require.NoError(t, err, form)
+			if first == nil {
+				first = key
 			}
-			var first *rsa.PrivateKey
-			for form, data := range forms {
-				key, err := validator.ParseRSAPrivateKey(data)
-				require.NoError(t, err, form)
-				if first == nil {
-					first = key
-				}
-				require.True(t, first.Equal(key), form)
-			}
-			pkix, err := x509.MarshalPKIXPublicKey(&first.PublicKey)
-			require.NoError(t, err)
-			require.Equal(t, hex.EncodeToString(k.PublicPKIXDER), hex.EncodeToString(pkix))
-			require.Equal(t, k.PKCS1DER, vectors.HexBytes(x509.MarshalPKCS1PrivateKey(first)), "hivemind's own key format")
+			require.True(t, first.Equal(key), form)
+		}
+		pkix, err := x509.MarshalPKIXPublicKey(&first.PublicKey)
+		require.NoError(t, err)
+		requireBytes(t, k.PublicPKIXDER, pkix, "public key, PKIX DER")
+		requireBytes(t, k.PKCS1DER, x509.MarshalPKCS1PrivateKey(first), "hivemind's own key format")
 
-			marker := f.validators[k.Name].OwnerMarker()
-			require.Equal(t, string(k.OwnerMarker), string(marker))
-			require.Equal(t, k.OwnerMarkerText, string(marker))
-			require.Equal(t, "[owner:"+k.PublicOpenSSH+"]", string(validator.OwnerMarkerFor(&first.PublicKey)))
-		})
-	}
+		v := newRSA(t, first)
+		requireBytes(t, k.OwnerMarker, v.OwnerMarker(), "owner marker")
+		require.Equal(t, k.OwnerMarkerText, string(v.OwnerMarker()))
+		require.Equal(t, "[owner:"+k.PublicOpenSSH+"]", string(validator.OwnerMarkerFor(&first.PublicKey)))
+	})
 }
 
+// TestRSARecords replays rsa_validator.json "records". A record's validator_key names the key of
+// the validator instance hivemind used; the key is resolved once per value (resolveRefs): by name,
+// or in a relabelled copy by the sign_value outcomes of the records citing it (checkSignValue).
 func TestRSARecords(t *testing.T) {
-	f := loadRSA(t)
-	for _, tc := range f.vectors.Records {
-		t.Run(tc.Name, func(t *testing.T) {
-			v := f.validators[tc.ValidatorKey]
-			require.NotNil(t, v, "validator %q", tc.ValidatorKey)
-			rec := tc.Record.record()
+	keys := loadRSAKeys(t)
+	cases := vectors.Cases[rsaRecordCase](t, "rsa_validator.json", "records")
+	resolved := resolveRefs(keyNames(keys), cases,
+		func(c rsaRecordCase) string { return c.ValidatorKey },
+		func(i int, c rsaRecordCase) bool { return checkSignValue(keys[i], c) == nil })
 
-			require.Equal(t, hex.EncodeToString(tc.SigningPayload),
-				hex.EncodeToString(validator.SigningPayload(rec.Key, rec.Subkey, rec.Value, rec.Expiration)))
-
-			if tc.SignValueUnchanged != nil {
-				signed := v.SignValue(rec)
-				if *tc.SignValueUnchanged {
-					require.Equal(t, []byte(tc.SignValue), signed)
-				} else {
-					// PSS signatures are randomized: check the form, then that both ours and
-					// hivemind's verify with the same verdict hivemind gave.
-					require.True(t, bytes.HasPrefix(signed, append(bytes.Clone(rec.Value), "[signature:"...)))
-					require.True(t, bytes.HasSuffix(signed, []byte("]")))
-					require.Len(t, signed, len(tc.SignValue), "base64 of a 256-byte signature")
-					ours := rec
-					ours.Value = signed
-					theirs := rec
-					theirs.Value = tc.SignValue
-					okOurs, _ := v.Validate(ours)
-					okTheirs, _ := v.Validate(theirs)
-					require.Equal(t, okTheirs, okOurs)
-					require.Equal(t, []byte(rec.Value), v.StripValue(ours))
-				}
+	for _, cc := range cases {
+		t.Run(cc.Name, func(t *testing.T) {
+			if cc.Err != nil {
+				t.Fatal(cc.Err)
 			}
+			tc := cc.Data
+			res := resolved[tc.ValidatorKey]
+			if res.err != nil {
+				t.Fatalf("validator_key: %v", res.err)
+			}
+			k := keys[res.index]
+			v := k.validator
+			rec := tc.Record.record()
+			requireBytes(t, tc.SigningPayload, validator.SigningPayload(rec.Key, rec.Subkey, rec.Value, rec.Expiration), "signing payload")
+			if (tc.SignValueUnchanged == nil) != (tc.SignValue == nil) {
+				t.Fatal("sign_value_hex and sign_value_unchanged come together")
+			}
+			require.NoError(t, checkSignValue(k, tc), "sign_value with key %s", k.name)
 
 			vrec := tc.ValidateRecord.record()
-			require.Equal(t, hex.EncodeToString(tc.ValidatePayload),
-				hex.EncodeToString(validator.SigningPayload(vrec.Key, vrec.Subkey, v.StripValue(vrec), vrec.Expiration)))
-			require.Equal(t, hex.EncodeToString(tc.StripValue), hex.EncodeToString(v.StripValue(vrec)))
+			requireBytes(t, tc.ValidatePayload, validator.SigningPayload(vrec.Key, vrec.Subkey, v.StripValue(vrec), vrec.Expiration), "validate payload")
+			requireBytes(t, tc.StripValue, v.StripValue(vrec), "strip_value")
 
-			var want bool
-			switch {
-			case tc.PortShould == "fix":
-				// validate_raises_on_bad_owner_key: hivemind raises on an owner key that is not a
-				// parsable RSA key; the port reports the record invalid instead (expected_fixed).
-				require.NotNil(t, tc.ExpectedFixed)
-				want = tc.ExpectedFixed.ValidateResult
-			case tc.Error != nil:
-				t.Fatalf("unexpected error case %s without a fix", tc.Error.Kind)
-			default:
-				require.NotNil(t, tc.ValidateResult)
-				want = *tc.ValidateResult
-			}
+			want, err := tc.verdict()
+			require.NoError(t, err)
 			got, reason := v.Validate(vrec)
 			require.Equal(t, want, got, "reason: %s", reason)
 			if !got {
 				require.NotEmpty(t, reason)
 			}
+			if tc.Error != nil {
+				// The port fails for the reason hivemind raised, without raising.
+				rsaKinds.Require(t, *tc.Error, v.Check(vrec))
+			}
 			// The verdict does not depend on which key the validating instance holds.
-			for name, other := range f.validators {
-				gotOther, _ := other.Validate(vrec)
-				require.Equal(t, want, gotOther, "validated by %s", name)
+			for _, other := range keys {
+				gotOther, _ := other.validator.Validate(vrec)
+				require.Equal(t, want, gotOther, "validated by key %s", other.name)
 			}
 		})
 	}

@@ -38,9 +38,12 @@ func valid(t testing.TB, v dht.RecordValidator, r dht.Record) bool {
 
 // TestSchemaHivemindTests ports hivemind's test_dht_schema.py at the validator level.
 func TestSchemaHivemindTests(t *testing.T) {
+	// SchemaValidator(SampleSchema) as hivemind's tests build it (allow_extra_keys defaults to
+	// True), with the model as schema.json describes it (found by its class name).
 	sample := func(t *testing.T) *validator.Schema {
-		f := loadSchemaVectors(t)
-		return mustSchema(t, f.configs["sample"])
+		m, ok := loadSchemaVectors(t).model("SampleSchema")
+		require.True(t, ok, "schema.json holds no validator with hivemind's SampleSchema")
+		return mustSchema(t, validator.SchemaConfig{AllowExtraKeys: true, Models: []validator.Model{m}})
 	}
 	t.Run("expecting_public_keys", func(t *testing.T) {
 		s := sample(t)
@@ -157,8 +160,8 @@ func TestSchemaSemantics(t *testing.T) {
 }
 
 func TestAlbertMetricsValues(t *testing.T) {
-	f := loadRSA(t)
-	owner := f.validators["owner"]
+	key, _ := twoKeys(t)
+	owner := key.validator
 	c := validator.NewComposite(mustSchema(t, validator.AlbertMetricsSchema("my_run")), owner)
 	metrics := func(step any) *msgpack.Map {
 		return msgpack.MapOf("step", step, "samples_per_second", 12.5, "samples_accumulated", 256,
