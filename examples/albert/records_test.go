@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"math"
 	"testing"
 
+	"github.com/mr-tron/base58"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -17,25 +19,37 @@ import (
 	"github.com/hivemind-go/hivemind/test/vectors"
 )
 
-// schemaVectors is the part of schema.json these tests read: records stored by real hivemind peers
-// configured like examples/albert (vectors README, "schema.json").
-type schemaVectors struct {
-	Meta struct {
-		OwnerMarker string `json:"owner_marker_text"`
-	} `json:"meta"`
-	Metrics []struct {
-		Name          string           `json:"name"`
-		RawKey        string           `json:"raw_key"`
-		ValueSource   vectors.Value    `json:"value_source"`
-		Record        vectorRecord     `json:"record"`
-		UnsignedValue vectors.HexBytes `json:"unsigned_value_hex"`
-	} `json:"trainer_metrics_records"`
-	Progress []struct {
-		Name          string           `json:"name"`
-		RawKey        string           `json:"raw_key"`
-		Record        vectorRecord     `json:"record"`
-		StrippedValue vectors.HexBytes `json:"stripped_value_hex"`
-	} `json:"trainer_progress_records"`
+// The parts of schema.json these tests read: records stored by real hivemind peers configured like
+// examples/albert, and the validators they were checked with (vectors README, "schema.json").
+
+// metricsRecord is one case of schema.json "trainer_metrics_records".
+type metricsRecord struct {
+	RawKey            string           `json:"raw_key"`
+	ValueSource       vectors.Value    `json:"value_source"`
+	Record            vectorRecord     `json:"record"`
+	UnsignedValue     vectors.HexBytes `json:"unsigned_value_hex"`
+	CompositeValidate bool             `json:"composite_validate"`
+}
+
+// progressRecord is one case of schema.json "trainer_progress_records".
+type progressRecord struct {
+	RawKey            string           `json:"raw_key"`
+	PeerIDB58         string           `json:"peer_id_b58"`
+	Record            vectorRecord     `json:"record"`
+	StrippedValue     vectors.HexBytes `json:"stripped_value_hex"`
+	DecodedValue      vectors.Value    `json:"decoded_value"`
+	CompositeValidate bool             `json:"composite_validate"`
+}
+
+// vectorValidator is one entry of schema.json "validators", as far as these tests read it.
+type vectorValidator struct {
+	Schemas []struct {
+		Model  string  `json:"model"`
+		Prefix *string `json:"prefix"`
+		Fields []struct {
+			RawKey string `json:"raw_key"`
+		} `json:"fields"`
+	} `json:"schemas"`
 }
 
 type vectorRecord struct {
@@ -49,72 +63,118 @@ func (r vectorRecord) record() dht.Record {
 	return dht.Record{Key: r.Key, Subkey: r.Subkey, Value: r.Value, Expiration: r.Expiration.Value()}
 }
 
-func loadSchemaVectors(t *testing.T) schemaVectors {
+// ownerMarker is schema.json's meta.owner_marker_text: the marker of the key that signed its records.
+func ownerMarker(t *testing.T) []byte {
 	t.Helper()
-	var v schemaVectors
-	vectors.Load(t, "schema.json", &v)
-	require.NotEmpty(t, v.Metrics)
-	require.NotEmpty(t, v.Progress)
-	return v
-}
-
-// TestMetricsRecordMatchesHivemind: the metrics record a Go trainer builds is byte for byte the one
-// a Python albert trainer stored (key, subkey, unsigned value), and the signed Python record passes
-// the validators a Go node is configured with (the schemas after their JSON trip to the worker).
-func TestMetricsRecordMatchesHivemind(t *testing.T) {
-	v := loadSchemaVectors(t)
-	for _, tc := range v.Metrics {
-		t.Run(tc.Name, func(t *testing.T) {
-			require.Equal(t, DefaultRunID+"_metrics", tc.RawKey)
-			require.Equal(t, []byte(tc.Record.Key), MetricsKey(DefaultRunID).ID().Bytes())
-			subkey, err := msgpack.Marshal([]byte(v.Meta.OwnerMarker))
-			require.NoError(t, err)
-			require.Equal(t, []byte(tc.Record.Subkey), subkey, "the subkey is the owner marker as bytes")
-
-			parsed, err := ParseLocalMetrics(tc.UnsignedValue)
-			require.NoError(t, err)
-			require.Equal(t, LocalMetrics{Step: 7, SamplesPerSecond: 12.5, SamplesAccumulated: 256, Loss: 3.125, MiniSteps: 8}, parsed)
-			ours, err := msgpack.Marshal(parsed.Value())
-			require.NoError(t, err)
-			require.Equal(t, []byte(tc.UnsignedValue), ours)
-			source, err := tc.ValueSource.Go()
-			require.NoError(t, err)
-			require.True(t, msgpack.Equal(source, parsed.Value()))
-
-			c := runValidator(t, DefaultRunID, testKey(t, 0))
-			ok, reason := c.Validate(tc.Record.record())
-			require.True(t, ok, reason)
-			require.Equal(t, []byte(tc.UnsignedValue), c.StripValue(tc.Record.record()))
-		})
+	var head struct {
+		Meta struct {
+			OwnerMarker string `json:"owner_marker_text"`
+		} `json:"meta"`
 	}
+	vectors.Load(t, "schema.json", &head)
+	require.NotEmpty(t, head.Meta.OwnerMarker)
+	return []byte(head.Meta.OwnerMarker)
 }
 
-// TestProgressRecordMatchesHivemind: a real ProgressTracker's report and tombstone decode, re-encode
-// to the same bytes and pass a Go node's validators.
-func TestProgressRecordMatchesHivemind(t *testing.T) {
-	v := loadSchemaVectors(t)
-	c := runValidator(t, DefaultRunID, testKey(t, 0))
-	for _, tc := range v.Progress {
-		t.Run(tc.Name, func(t *testing.T) {
-			require.Equal(t, []byte(tc.Record.Key), ProgressKey(DefaultRunID).ID().Bytes())
-			ok, reason := c.Validate(tc.Record.record())
-			require.True(t, ok, reason)
-			require.Equal(t, []byte(tc.StrippedValue), c.StripValue(tc.Record.record()))
-
-			p, err := ParseLocalProgress(tc.StrippedValue)
-			require.NoError(t, err)
-			if p == nil {
-				require.Equal(t, []byte{0xc0}, []byte(tc.StrippedValue), "only None is a tombstone")
-				return
+// runIDOf returns the run id of a record's key: the prefix of the schema.json validator model named
+// model (a hivemind class name: albert's MetricSchema, ProgressTracker's TrainingProgressSchema) that
+// has a field keyed rawKey. A key no such model has fails the test.
+func runIDOf(t *testing.T, model, rawKey string) string {
+	t.Helper()
+	for _, c := range vectors.Cases[vectorValidator](t, "schema.json", "validators") {
+		if c.Err != nil {
+			t.Fatal(c.Err)
+		}
+		for _, m := range c.Data.Schemas {
+			for _, f := range m.Fields {
+				if m.Model == model && f.RawKey == rawKey {
+					if m.Prefix == nil {
+						t.Fatalf("validator %s: %s without a prefix: no run id", c.Name, model)
+					}
+					return *m.Prefix
+				}
 			}
-			require.Equal(t, int64(0), p.Epoch)
-			require.Equal(t, int64(32), p.SamplesAccumulated)
-			require.False(t, p.ClientMode)
-			ours, err := msgpack.Marshal(p.Value())
-			require.NoError(t, err)
-			require.Equal(t, []byte(tc.StrippedValue), ours)
-		})
+		}
 	}
+	t.Fatalf("no validator of schema.json has a %s with the key %q", model, rawKey)
+	return ""
+}
+
+// requireBytes compares byte strings by content (nil and empty are the same byte string).
+func requireBytes(t *testing.T, want, got []byte, what string) {
+	t.Helper()
+	require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got), what)
+}
+
+// TestMetricsRecordMatchesHivemind: the metrics record a Go trainer of the record's run builds is
+// byte for byte the one a Python albert trainer stored (key, subkey, unsigned value), and the signed
+// Python record gets the same verdict from the validators a Go node of that run is configured with
+// (the schemas after their JSON trip to the worker).
+func TestMetricsRecordMatchesHivemind(t *testing.T) {
+	marker := ownerMarker(t)
+	vectors.Run(t, "schema.json", "trainer_metrics_records", func(t *testing.T, tc metricsRecord) {
+		runID := runIDOf(t, "MetricSchema", tc.RawKey)
+		require.Equal(t, dht.MustKey(tc.RawKey), MetricsKey(runID), "the run's metrics key")
+		requireBytes(t, tc.Record.Key, MetricsKey(runID).ID().Bytes(), "key")
+		subkey, err := msgpack.Marshal(marker)
+		require.NoError(t, err)
+		requireBytes(t, tc.Record.Subkey, subkey, "the subkey is the owner marker as bytes")
+
+		c := runValidator(t, runID, testKey(t, 0))
+		ok, reason := c.Validate(tc.Record.record())
+		require.Equal(t, tc.CompositeValidate, ok, reason)
+		requireBytes(t, tc.UnsignedValue, c.StripValue(tc.Record.record()), "strip_value")
+		if !ok {
+			return // a node refuses the record: nobody parses it
+		}
+
+		parsed, err := ParseLocalMetrics(tc.UnsignedValue)
+		require.NoError(t, err)
+		source, err := tc.ValueSource.Go()
+		require.NoError(t, err)
+		require.True(t, msgpack.Equal(source, parsed.Value()), "parsed %+v, stored %v", parsed, source)
+		ours, err := msgpack.Marshal(parsed.Value())
+		require.NoError(t, err)
+		requireBytes(t, tc.UnsignedValue, ours, "the value a Go trainer stores")
+	})
+}
+
+// TestProgressRecordMatchesHivemind: a real ProgressTracker's report and tombstone get the same
+// verdict from a Go node of the record's run, decode to what the tracker reported, and re-encode to
+// the same bytes.
+func TestProgressRecordMatchesHivemind(t *testing.T) {
+	marker := ownerMarker(t)
+	vectors.Run(t, "schema.json", "trainer_progress_records", func(t *testing.T, tc progressRecord) {
+		runID := runIDOf(t, "TrainingProgressSchema", tc.RawKey)
+		require.Equal(t, dht.MustKey(tc.RawKey), ProgressKey(runID), "the run's progress key")
+		requireBytes(t, tc.Record.Key, ProgressKey(runID).ID().Bytes(), "key")
+		subkey, err := msgpack.Marshal(marker)
+		require.NoError(t, err)
+		requireBytes(t, tc.Record.Subkey, subkey, "the subkey is the owner marker as bytes")
+
+		c := runValidator(t, runID, testKey(t, 0))
+		ok, reason := c.Validate(tc.Record.record())
+		require.Equal(t, tc.CompositeValidate, ok, reason)
+		requireBytes(t, tc.StrippedValue, c.StripValue(tc.Record.record()), "strip_value")
+		if !ok {
+			return // a node refuses the record: nobody parses it
+		}
+
+		p, err := ParseLocalProgress(tc.StrippedValue)
+		require.NoError(t, err)
+		want, err := tc.DecodedValue.Go()
+		require.NoError(t, err)
+		if want == nil {
+			require.Nil(t, p, "None is a tombstone")
+			return
+		}
+		require.NotNil(t, p, "only None is a tombstone")
+		require.True(t, msgpack.Equal(want, p.Value()), "parsed %+v, stored %v", *p, want)
+		require.Equal(t, tc.PeerIDB58, base58.Encode(p.PeerID), "peer_id is the tracker's raw peer ID")
+		ours, err := msgpack.Marshal(p.Value())
+		require.NoError(t, err)
+		requireBytes(t, tc.StrippedValue, ours, "the value a Go tracker stores")
+	})
 }
 
 // signed returns the record a node with key would store for value under the owner's subkey.
