@@ -76,6 +76,15 @@ func (b Blob) Head() []byte {
 	return b.exact
 }
 
+// Tail returns the last bytes the file gives: all of them in the exact form, the recorded tail in the
+// large form.
+func (b Blob) Tail() []byte {
+	if b.large != nil {
+		return b.large.Tail
+	}
+	return b.exact
+}
+
 // Match returns nil if got is the recorded byte string, compared byte for byte in the exact form and
 // by length, SHA-256, head and tail in the large form. Empty and absent compare equal.
 func (b Blob) Match(got []byte) error {

@@ -44,6 +44,7 @@ func TestBlobForms(t *testing.T) {
 	require.Equal(t, len(big), c.Packed.Len())
 	require.NoError(t, c.Packed.Match(big))
 	require.Equal(t, big[:64], c.Packed.Head())
+	require.Equal(t, big[len(big)-16:], c.Packed.Tail())
 	tampered := bytes.Clone(big)
 	tampered[100] ^= 1
 	require.ErrorContains(t, c.Packed.Match(tampered), "sha256")
