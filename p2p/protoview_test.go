@@ -109,16 +109,10 @@ func (pv protoView) diff(path string, raw json.RawMessage, m protoreflect.Messag
 				continue
 			}
 			for j, item := range items {
-				diffs = append(diffs, pv.value(fmt.Sprintf("%s[%d]", fpath, j), fd, item, list.Get(j), nil)...)
+				diffs = append(diffs, pv.value(fmt.Sprintf("%s[%d]", fpath, j), fd, item, list.Get(j))...)
 			}
 		default:
-			var tail vectors.HexBytes
-			if t, ok := view[name+"_tail_hex"]; ok {
-				if err := json.Unmarshal(t, &tail); err != nil {
-					bad("%s_tail_hex: %v", name, err)
-				}
-			}
-			diffs = append(diffs, pv.value(fpath, fd, raw, m.Get(fd), tail)...)
+			diffs = append(diffs, pv.value(fpath, fd, raw, m.Get(fd))...)
 		}
 	}
 	var unknown []string
@@ -134,9 +128,8 @@ func (pv protoView) diff(path string, raw json.RawMessage, m protoreflect.Messag
 	return diffs
 }
 
-// value compares one value of field fd (a list item or a singular field) with its view raw; tail is
-// the recorded tail of a large byte string.
-func (pv protoView) value(path string, fd protoreflect.FieldDescriptor, raw json.RawMessage, v protoreflect.Value, tail []byte) []string {
+// value compares one value of field fd (a list item or a singular field) with its view raw.
+func (pv protoView) value(path string, fd protoreflect.FieldDescriptor, raw json.RawMessage, v protoreflect.Value) []string {
 	fail := func(format string, args ...any) []string {
 		return []string{path + ": " + fmt.Sprintf(format, args...)}
 	}
@@ -150,7 +143,7 @@ func (pv protoView) value(path string, fd protoreflect.FieldDescriptor, raw json
 	case protoreflect.BytesKind:
 		var want vectors.Blob
 		if err = json.Unmarshal(raw, &want); err == nil {
-			err = matchBlob(want, tail, v.Bytes(), pv.standIn)
+			err = matchBlob(want, v.Bytes(), pv.standIn)
 		}
 	case protoreflect.StringKind:
 		var want string
@@ -281,7 +274,7 @@ func checkDecoded(t *testing.T, v decodedView, payload []byte) proto.Message {
 // matchBlob compares got with a recorded byte string. When got was rebuilt around stand-in bytes
 // (standIn) and the recording gives only the large form, only the length, head and tail are compared;
 // otherwise every byte (Blob.Match: the digest too, for the large form).
-func matchBlob(want vectors.Blob, tail, got []byte, standIn bool) error {
+func matchBlob(want vectors.Blob, got []byte, standIn bool) error {
 	if !standIn || !want.Large() {
 		return want.Match(got)
 	}
@@ -290,8 +283,8 @@ func matchBlob(want vectors.Blob, tail, got []byte, standIn bool) error {
 		return fmt.Errorf("%d bytes, want %d", len(got), want.Len())
 	case !bytes.HasPrefix(got, want.Head()):
 		return fmt.Errorf("head differs from the recorded %x", want.Head())
-	case !bytes.HasSuffix(got, tail):
-		return fmt.Errorf("tail differs from the recorded %x", tail)
+	case !bytes.HasSuffix(got, want.Tail()):
+		return fmt.Errorf("tail differs from the recorded %x", want.Tail())
 	}
 	return nil
 }
@@ -299,12 +292,11 @@ func matchBlob(want vectors.Blob, tail, got []byte, standIn bool) error {
 // standIn returns bytes for a recorded byte string: the bytes themselves in the exact form; in the large
 // form, the recorded head and tail around a filled middle (see fillBetween) at the recorded length.
 // exact reports whether that is the recorded byte string (its SHA-256 matches), i.e. the real bytes.
-// tail is the recorded <name>_tail_hex (vectors.Blob gives only the head).
-func standIn(b vectors.Blob, tail []byte) (data []byte, exact bool) {
+func standIn(b vectors.Blob) (data []byte, exact bool) {
 	if !b.Large() {
 		return b.Exact(), true
 	}
-	out := fillBetween(b.Head(), tail, b.Len())
+	out := fillBetween(b.Head(), b.Tail(), b.Len())
 	return out, b.Match(out) == nil
 }
 

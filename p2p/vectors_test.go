@@ -25,11 +25,9 @@ import (
 const envelopeFile = "unary_envelope.json"
 
 type callUnaryView struct {
-	Peer  vectors.HexBytes `json:"peer_hex"`
-	Proto string           `json:"proto"`
-	Data  vectors.Blob     `json:"data_hex"`
-	// DataTail is the recorded tail of a large data (vectors.Blob gives only the head).
-	DataTail    vectors.HexBytes `json:"data_tail_hex"`
+	Peer        vectors.HexBytes `json:"peer_hex"`
+	Proto       string           `json:"proto"`
+	Data        vectors.Blob     `json:"data_hex"`
 	DataLen     *int             `json:"data_len"`
 	PeerB58     string           `json:"peer_b58"`
 	DataDecoded *decodedView     `json:"data_decoded"`
@@ -75,11 +73,10 @@ var envelopeDerived = map[string]bool{
 
 // unaryCase is a case of unary_inbound or unary_outbound.
 type unaryCase struct {
-	Direction        string           `json:"direction"`
-	Protocol         string           `json:"protocol"`
-	RequestFrame     vectors.Blob     `json:"request_frame_hex"`
-	RequestFrameTail vectors.HexBytes `json:"request_frame_tail_hex"`
-	Request          envelopeView     `json:"request"`
+	Direction    string       `json:"direction"`
+	Protocol     string       `json:"protocol"`
+	RequestFrame vectors.Blob `json:"request_frame_hex"`
+	Request      envelopeView `json:"request"`
 	// ReplyFrame is never large (vectors/README.md lists the fields that can be).
 	ReplyFrame vectors.HexBytes `json:"reply_frame_hex"`
 	Reply      *envelopeView    `json:"reply"`
@@ -122,10 +119,10 @@ func (tc unaryCase) requestFrame(t *testing.T) (frame []byte, exact bool) {
 	}
 	cu := tc.Request.CallUnary
 	require.NotNil(t, cu, "a large request frame can be rebuilt only from a callUnary view")
-	data, exact := standIn(cu.Data, cu.DataTail)
+	data, exact := standIn(cu.Data)
 	frame, err := encodeUnaryRequest(tc.Request.CallID, cu.Peer, cu.Proto, data)
 	require.NoError(t, err)
-	require.NoError(t, matchBlob(tc.RequestFrame, tc.RequestFrameTail, frame, !exact), "request frame rebuilt from its view")
+	require.NoError(t, matchBlob(tc.RequestFrame, frame, !exact), "request frame rebuilt from its view")
 	if !exact {
 		t.Logf("the middle of the large data is not a run of one byte: the frame is rebuilt around stand-in bytes (length, head and tail checked, not the digest)")
 	}
@@ -261,10 +258,9 @@ func checkPresence(t *testing.T, frame []byte, env *p2pdpb.PersistentConnectionR
 // the frame written by writeFrame around stand-in payload bytes.
 func TestStreamFramingVectors(t *testing.T) {
 	vectors.Run(t, envelopeFile, "stream_framing", func(t *testing.T, tc struct {
-		Messages   []decodedView    `json:"messages"`
-		Bytes      vectors.Blob     `json:"bytes_hex"`
-		BytesTail  vectors.HexBytes `json:"bytes_tail_hex"`
-		ParsedBack []decodedView    `json:"parsed_back"`
+		Messages   []decodedView `json:"messages"`
+		Bytes      vectors.Blob  `json:"bytes_hex"`
+		ParsedBack []decodedView `json:"parsed_back"`
 	}) {
 		require.Equal(t, len(tc.Messages), len(tc.ParsedBack), "messages sent and parsed back")
 		total := 0
@@ -274,7 +270,7 @@ func TestStreamFramingVectors(t *testing.T) {
 		}
 		require.Equal(t, total, tc.Bytes.Len(), "the frames of the messages make up the bytes")
 		if tc.Bytes.Large() {
-			checkLargeFraming(t, tc.Messages, tc.Bytes, tc.BytesTail)
+			checkLargeFraming(t, tc.Messages, tc.Bytes)
 			return
 		}
 		r := bytes.NewReader(tc.Bytes.Exact())
@@ -319,7 +315,7 @@ func checkFramePayload(t *testing.T, marker byte, payload []byte, m proto.Messag
 // tail: the first frame's header is in the head, our reader accepts the announced length (or refuses
 // it when over the cap), and writeFrame writes a single message around stand-in payload bytes to the
 // recorded length, head and tail (and digest, when the stand-in is the real payload).
-func checkLargeFraming(t *testing.T, messages []decodedView, all vectors.Blob, tail []byte) {
+func checkLargeFraming(t *testing.T, messages []decodedView, all vectors.Blob) {
 	t.Helper()
 	first := messages[0]
 	head := all.Head()
@@ -332,10 +328,10 @@ func checkLargeFraming(t *testing.T, messages []decodedView, all vectors.Blob, t
 		assert.ErrorIs(t, err, ErrTruncatedFrame, "the announced length is accepted; the head ends inside the payload")
 	}
 	require.Len(t, messages, 1, "a large recording of several frames cannot be rebuilt from its head and tail")
-	data := fillBetween(head[streamHeaderLen:], tail, *first.SerializedLen)
+	data := fillBetween(head[streamHeaderLen:], all.Tail(), *first.SerializedLen)
 	var buf bytes.Buffer
 	require.NoError(t, writeFrame(&buf, markerByte(t, first.Marker), data))
-	require.NoError(t, matchBlob(all, tail, buf.Bytes(), true), "one frame written around a stand-in payload")
+	require.NoError(t, matchBlob(all, buf.Bytes(), true), "one frame written around a stand-in payload")
 	if all.Match(buf.Bytes()) != nil {
 		t.Logf("the middle of the payload is not a run of one byte: length, head and tail checked, not the digest")
 		return
