@@ -102,13 +102,8 @@ func FuzzGetJSON(f *testing.F) {
 		f.Add(s.value, s.sub1, s.val1, s.sub2, s.val2, s.dict)
 	}
 	f.Fuzz(func(t *testing.T, value, sub1, val1, sub2, val2 []byte, dict bool) {
-		sigs := &signatureChecker{}
 		printedValue := func(subkey, value []byte) []byte { // the bytes get decodes: without signatures when protected
-			c, err := sigs.check(dht.Record{Key: dht.MustKey("k").ID().Bytes(), Subkey: subkey, Value: value})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c.Value
+			return checkSigned(dht.Record{Key: dht.MustKey("k").ID().Bytes(), Subkey: subkey, Value: value}).Value
 		}
 		if !dict {
 			res := &dht.Result{Value: value, Expiration: 5}
@@ -236,7 +231,7 @@ func getJSON(key string, res *dht.Result, hasSubkey bool, subkey any) (*cli.Obje
 		}
 		v.subkey, v.wantSubkey = subkey, want
 	}
-	return v.render(res, &signatureChecker{})
+	return v.render(res)
 }
 
 // checkRoundTrip checks that printed, a toJSON rendering of want, parses as store's VALUE to want.

@@ -148,13 +148,13 @@ func TestGetRawShapes(t *testing.T) {
 			if tt.subkey != nil {
 				v.subkey, v.wantSubkey = tt.subkey, pack(tt.subkey)
 			}
-			out, err := v.render(tt.res, &signatureChecker{})
+			out, err := v.render(tt.res)
 			require.NoError(t, err)
 			b, err := json.Marshal(out)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, string(b))
 			v.raw = false
-			_, err = v.render(tt.res, &signatureChecker{})
+			_, err = v.render(tt.res)
 			if tt.undecodable {
 				require.ErrorContains(t, err, "not valid msgpack (--raw prints its bytes)")
 			} else {

@@ -122,7 +122,7 @@ func TestGetVerifiesHivemindSignedRecords(t *testing.T) {
 					v := getView{name: c.RawKey, keyID: stored.Key, raw: true}
 					out, err := v.render(&dht.Result{IsDictionary: true, Expiration: stored.Expiration, Dictionary: []dht.DictionaryEntry{
 						{Subkey: stored.Subkey, Value: stored.Value, Expiration: stored.Expiration},
-					}}, &signatureChecker{})
+					}})
 					require.NoError(t, err)
 					entries, ok := field(t, out, "dictionary").([]*cli.Object)
 					require.True(t, ok)

@@ -122,9 +122,11 @@ func (v *RSASignature) SignValue(r dht.Record) []byte {
 }
 
 // StripValue implements dht.RecordValidator: r.Value without any "[signature:…]" substring.
-func (v *RSASignature) StripValue(r dht.Record) []byte { return stripSignatures(r.Value) }
+func (v *RSASignature) StripValue(r dht.Record) []byte { return StripSignatures(r.Value) }
 
-func stripSignatures(value []byte) []byte {
+// StripSignatures returns value without any "[signature:…]" substring (StripValue's rule, which needs
+// no key). The result aliases value when there is nothing to strip.
+func StripSignatures(value []byte) []byte {
 	if !bytes.Contains(value, signaturePrefix) {
 		return value
 	}
@@ -142,14 +144,29 @@ func (v *RSASignature) Validate(r dht.Record) (bool, string) {
 
 // Check returns nil if r is valid by hivemind's rules (see the type's documentation), else why it is
 // not. When the owner key named by r's marker is at fault — the records hivemind's validate raises
-// on — the error wraps ErrOwnerKeyNotRSA or ErrOwnerKeyInvalid.
-func (v *RSASignature) Check(r dht.Record) error {
-	var owners [][]byte
+// on — the error wraps ErrOwnerKeyNotRSA or ErrOwnerKeyInvalid. The verdict does not depend on v's
+// key: it is CheckSignature's.
+func (v *RSASignature) Check(r dht.Record) error { return CheckSignature(r) }
+
+// IsProtected reports whether r carries an owner marker "[owner:…]" in its key or subkey, i.e.
+// whether an RSASignature checks its signature (an unprotected record is always valid).
+func IsProtected(r dht.Record) bool { return len(owners(r)) > 0 }
+
+func owners(r dht.Record) [][]byte {
+	var out [][]byte
 	for _, part := range [][]byte{r.Key, r.Subkey} {
 		for _, m := range ownerMarkerRE.FindAllSubmatch(part, -1) {
-			owners = append(owners, m[1])
+			out = append(out, m[1])
 		}
 	}
+	return out
+}
+
+// CheckSignature is the verdict of an RSASignature on r (see Check) without one: verifying needs
+// only the public key that r's owner marker names, so readers that never sign (a command-line
+// client, a monitor) need no private key.
+func CheckSignature(r dht.Record) error {
+	owners := owners(r)
 	if len(owners) == 0 {
 		return nil
 	}
@@ -175,7 +192,7 @@ func (v *RSASignature) Check(r dht.Record) error {
 	if saltLen < 0 {
 		return errors.New("owner key too small for PSS with SHA-256")
 	}
-	digest := sha256.Sum256(SigningPayload(r.Key, r.Subkey, stripSignatures(r.Value), r.Expiration))
+	digest := sha256.Sum256(SigningPayload(r.Key, r.Subkey, StripSignatures(r.Value), r.Expiration))
 	if err := rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: saltLen}); err != nil {
 		return fmt.Errorf("signature does not verify: %w", err)
 	}

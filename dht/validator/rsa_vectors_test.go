@@ -285,11 +285,13 @@ func TestRSARecords(t *testing.T) {
 				// The port fails for the reason hivemind raised, without raising.
 				rsaKinds.Require(t, *tc.Error, v.Check(vrec))
 			}
-			// The verdict does not depend on which key the validating instance holds.
+			// The verdict does not depend on which key the validating instance holds, nor needs one.
 			for _, other := range keys {
 				gotOther, _ := other.validator.Validate(vrec)
 				require.Equal(t, want, gotOther, "validated by key %s", other.name)
 			}
+			require.Equal(t, want, validator.CheckSignature(vrec) == nil, "checked without a key")
+			require.Equal(t, want, !validator.IsProtected(vrec) || got, "an unprotected record is valid")
 		})
 	}
 }
