@@ -213,7 +213,8 @@ func (c *Client) VisibleMaddrs(ctx context.Context, latest bool) ([]string, erro
 	return resp.GetMaddrs(), nil
 }
 
-// Stats is a snapshot of a worker's node.
+// Stats is a snapshot of a worker: its node's counters, the calls made to it, its DHT RPCs, its
+// host's peers and its process's memory.
 type Stats struct {
 	RoutingTableSize int
 	StoredKeys       int
@@ -223,15 +224,28 @@ type Stats struct {
 	PID              int
 	Uptime           time.Duration
 	RPCs             []RPCStats
+	// Ops counts the calls made to the worker, per kind.
+	Ops []OpStats
+	// Peers are the host's connected peers and the node's DHT contacts, sorted by peer ID.
+	Peers []PeerStatus
+	// RSSBytes is the worker process's resident set size (0 when unknown); HeapBytes its Go heap
+	// in use.
+	RSSBytes   uint64
+	HeapBytes  uint64
+	Goroutines int
 }
 
 // RPCStats counts one DHT RPC kind (a hivemind handler name such as "rpc_find").
 type RPCStats struct {
-	Name           string
-	Sent           uint64
-	SentFailed     uint64
-	Received       uint64
-	ReceivedFailed uint64
+	Name           string `json:"name"`
+	Sent           uint64 `json:"sent"`
+	SentFailed     uint64 `json:"sent_failed"`
+	Received       uint64 `json:"received"`
+	ReceivedFailed uint64 `json:"received_failed"`
+	// SentLatency holds the round trips of the requests the node sent, ReceivedLatency the time it
+	// took to handle the ones it received; both empty when the worker's node is not instrumented.
+	SentLatency     Histogram `json:"sent_latency,omitzero"`
+	ReceivedLatency Histogram `json:"received_latency,omitzero"`
 }
 
 // Stats returns the worker's counters.
@@ -244,6 +258,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, fromRPC(ctx, "Stats", err)
 	}
+	now := time.Now()
 	out := Stats{
 		RoutingTableSize: int(resp.GetRoutingTableSize()),
 		StoredKeys:       int(resp.GetStoredKeys()),
@@ -252,12 +267,25 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 		PersistedRecords: int(resp.GetPersistedRecords()),
 		PID:              int(resp.GetPid()),
 		Uptime:           time.Duration(resp.GetUptimeSeconds() * float64(time.Second)),
+		RSSBytes:         resp.GetRssBytes(),
+		HeapBytes:        resp.GetHeapBytes(),
+		Goroutines:       int(resp.GetGoroutines()),
 	}
 	for _, r := range resp.GetRpcs() {
 		out.RPCs = append(out.RPCs, RPCStats{
 			Name: r.GetName(), Sent: r.GetSent(), SentFailed: r.GetSentFailed(),
 			Received: r.GetReceived(), ReceivedFailed: r.GetReceivedFailed(),
+			SentLatency:     histogramFromProto(r.GetSentLatency()),
+			ReceivedLatency: histogramFromProto(r.GetReceivedLatency()),
 		})
+	}
+	for _, o := range resp.GetOps() {
+		out.Ops = append(out.Ops, OpStats{
+			Name: o.GetName(), Calls: o.GetCalls(), Failed: o.GetFailed(), Latency: histogramFromProto(o.GetLatency()),
+		})
+	}
+	for _, p := range resp.GetPeers() {
+		out.Peers = append(out.Peers, peerFromProto(p, now))
 	}
 	return out, nil
 }

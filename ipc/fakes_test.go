@@ -25,7 +25,8 @@ import (
 	"github.com/hivemind-go/hivemind/worker"
 )
 
-// envTestNode selects the behaviour of the fake node in a re-executed test worker.
+// envTestNode selects the behaviour of the fake node in a re-executed test worker; "libp2p" runs the
+// production worker instead (see TestMain).
 const envTestNode = "IPC_TEST_NODE"
 
 // fakeNode is an in-memory worker.Node: a map of records (written to the worker's Persister, and
@@ -59,8 +60,6 @@ var fakeSentinels = map[string]error{
 
 func newFakeNode(ctx context.Context, spec worker.NodeSpec) (worker.Node, error) {
 	switch os.Getenv(envTestNode) {
-	case "libp2p":
-		return worker.NewLibp2pNode(ctx, spec)
 	case "fail":
 		return nil, fmt.Errorf("%w: none of the initial peers responded to a ping", dht.ErrBootstrapFailed)
 	case "crash":

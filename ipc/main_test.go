@@ -17,6 +17,10 @@ import (
 // parent-helper, it starts a pool and waits to be killed.
 func TestMain(m *testing.M) {
 	if _, ok := os.LookupEnv(ipcpb.MagicCookieKey); ok {
+		if os.Getenv(envTestNode) == "libp2p" {
+			worker.Main() // the production worker: a libp2p node with its DHT RPCs measured
+			return
+		}
 		worker.MainWith(worker.ServerConfig{NewNode: newFakeNode})
 		return
 	}

@@ -386,6 +386,10 @@ func (s *slot) status() SlotStatus {
 		LastExit: snap.lastExit, LastExitAt: snap.lastExitAt,
 		RoutingTableSize: snap.stats.RoutingTableSize, StoredKeys: snap.stats.StoredKeys,
 		ConnectedPeers: snap.stats.ConnectedPeers, StatsAt: snap.statsAt, Alone: snap.alone,
+		CachedKeys: snap.stats.CachedKeys, PersistedRecords: snap.stats.PersistedRecords,
+		RSSBytes: snap.stats.RSSBytes, HeapBytes: snap.stats.HeapBytes, Goroutines: snap.stats.Goroutines,
+		StatsPID: snap.stats.PID,
+		Ops:      cloneOps(snap.stats.Ops), RPCs: cloneRPCs(snap.stats.RPCs), Peers: clonePeers(snap.stats.Peers),
 	}
 	if snap.err != nil {
 		out.Error = snap.err.Error()

@@ -73,11 +73,25 @@ type SlotStatus struct {
 	// and has not joined another slot's swarm yet; it is handed their multiaddrs (AddPeers) as soon
 	// as one runs.
 	Alone bool `json:"alone,omitempty"`
-	// Node counters from the last health check.
+	// The worker's figures from the last health check (Client.Stats), taken at StatsAt; they stay
+	// those of the last worker while the slot restarts.
 	RoutingTableSize int       `json:"routing_table_size"`
 	StoredKeys       int       `json:"stored_keys"`
 	ConnectedPeers   int       `json:"connected_peers"`
 	StatsAt          time.Time `json:"stats_at,omitzero"`
+	CachedKeys       int       `json:"cached_keys"`
+	PersistedRecords int       `json:"persisted_records"`
+	RSSBytes         uint64    `json:"rss_bytes"`
+	HeapBytes        uint64    `json:"heap_bytes"`
+	Goroutines       int       `json:"goroutines"`
+	// StatsPID is the process the figures come from (the current worker's PID while it runs).
+	StatsPID int `json:"stats_pid,omitempty"`
+	// Ops counts the calls made to the worker, per kind, since it started.
+	Ops []OpStats `json:"ops,omitempty"`
+	// RPCs counts the worker's DHT RPCs, per kind, since it started.
+	RPCs []RPCStats `json:"rpcs,omitempty"`
+	// Peers are the worker's connected peers and DHT contacts.
+	Peers []PeerStatus `json:"peers,omitempty"`
 }
 
 // Status is a snapshot of a pool.

@@ -20,7 +20,8 @@ import (
 
 // ServerConfig configures a Server. The zero value serves a libp2p node and logs to slog.Default().
 type ServerConfig struct {
-	// NewNode builds the node on Configure. Default: NewLibp2pNode.
+	// NewNode builds the node on Configure. Default: NewLibp2pNode with its DHT RPCs measured (the
+	// latency histograms and DHT contacts of Stats; another factory's node reports none).
 	NewNode NodeFactory
 	// Logger receives the server's and the node's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -30,7 +31,9 @@ type ServerConfig struct {
 }
 
 // Server implements the ipcpb.Worker service over one Node. It is configured once (Configure), serves
-// calls concurrently, and is drained once (Shutdown or Close); Done is closed after the drain.
+// calls concurrently, and is drained once (Shutdown or Close); Done is closed after the drain. It
+// measures the parent's calls (counts, errors and latency per kind) and reports them in Stats with
+// the node's counters, its peers and the process's memory.
 type Server struct {
 	ipcpb.UnimplementedWorkerServer
 
@@ -38,6 +41,7 @@ type Server struct {
 	logger  *slog.Logger
 	clock   dht.Clock
 	start   time.Time
+	stats   *serverStats
 
 	mu          sync.Mutex // guards the fields below; held only around reads and swaps
 	configuring bool
@@ -52,8 +56,9 @@ type Server struct {
 
 // NewServer returns an unconfigured server.
 func NewServer(cfg ServerConfig) *Server {
+	stats := &serverStats{}
 	if cfg.NewNode == nil {
-		cfg.NewNode = NewLibp2pNode
+		cfg.NewNode = instrumentedNode(&stats.dht)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -66,6 +71,7 @@ func NewServer(cfg ServerConfig) *Server {
 		logger:  cfg.Logger,
 		clock:   cfg.Clock,
 		start:   time.Now(),
+		stats:   stats,
 		done:    make(chan struct{}),
 	}
 }
@@ -181,7 +187,9 @@ func (s *Server) current() (Node, *state, error) {
 }
 
 // Get looks one key up.
-func (s *Server) Get(ctx context.Context, req *ipcpb.GetRequest) (*ipcpb.GetResponse, error) {
+func (s *Server) Get(ctx context.Context, req *ipcpb.GetRequest) (_ *ipcpb.GetResponse, err error) {
+	t0 := time.Now()
+	defer func() { s.stats.ops[opGet].done(t0, err) }()
 	node, _, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
@@ -220,7 +228,9 @@ func (s *Server) GetStream(stream grpc.BidiStreamingServer[ipcpb.GetRequest, ipc
 }
 
 // GetMany looks several keys up; results are in request order.
-func (s *Server) GetMany(ctx context.Context, req *ipcpb.GetManyRequest) (*ipcpb.GetManyResponse, error) {
+func (s *Server) GetMany(ctx context.Context, req *ipcpb.GetManyRequest) (_ *ipcpb.GetManyResponse, err error) {
+	t0 := time.Now()
+	defer func() { s.stats.ops[opGetMany].done(t0, err) }()
 	node, _, err := s.current()
 	if err != nil {
 		return nil, toStatus(err)
@@ -242,7 +252,9 @@ func (s *Server) GetMany(ctx context.Context, req *ipcpb.GetManyRequest) (*ipcpb
 
 // Store stores one item. With a state directory, every replica this node keeps is in the
 // database (written, not necessarily fsynced) before the reply says it was accepted.
-func (s *Server) Store(ctx context.Context, req *ipcpb.StoreRequest) (*ipcpb.StoreResponse, error) {
+func (s *Server) Store(ctx context.Context, req *ipcpb.StoreRequest) (_ *ipcpb.StoreResponse, err error) {
+	t0 := time.Now()
+	defer func() { s.stats.ops[opStore].done(t0, err) }()
 	out, err := s.storeMany(ctx, []*ipcpb.StoreItem{req.GetItem()})
 	if err != nil {
 		return nil, toStatus(err)
@@ -251,7 +263,9 @@ func (s *Server) Store(ctx context.Context, req *ipcpb.StoreRequest) (*ipcpb.Sto
 }
 
 // StoreMany stores several items; results are in request order.
-func (s *Server) StoreMany(ctx context.Context, req *ipcpb.StoreManyRequest) (*ipcpb.StoreManyResponse, error) {
+func (s *Server) StoreMany(ctx context.Context, req *ipcpb.StoreManyRequest) (_ *ipcpb.StoreManyResponse, err error) {
+	t0 := time.Now()
+	defer func() { s.stats.ops[opStoreMany].done(t0, err) }()
 	out, err := s.storeMany(ctx, req.GetItems())
 	if err != nil {
 		return nil, toStatus(err)
@@ -317,7 +331,8 @@ func (s *Server) VisibleMaddrs(ctx context.Context, req *ipcpb.VisibleMaddrsRequ
 	return &ipcpb.VisibleMaddrsResponse{Maddrs: m}, nil
 }
 
-// Stats returns the node's counters.
+// Stats returns the node's counters, the parent's calls, the latency of the DHT RPCs (when the node
+// is the default, instrumented one), the host's peers and DHT contacts, and the process's memory.
 func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsResponse, error) {
 	node, st, err := s.current()
 	if err != nil {
@@ -333,12 +348,20 @@ func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsRe
 		Pid:              int64(os.Getpid()),
 		UptimeSeconds:    time.Since(s.start).Seconds(),
 	}
+	timed := s.stats.dht.wrapped.Load()
 	for _, r := range ns.RPCs {
-		out.Rpcs = append(out.Rpcs, &ipcpb.RPCCounter{
+		c := &ipcpb.RPCCounter{
 			Name: r.Name, Sent: r.Sent, SentFailed: r.SentFailed,
 			Received: r.Received, ReceivedFailed: r.ReceivedFailed,
-		})
+		}
+		if i := rpcIndex(r.Name); timed && i >= 0 {
+			c.SentLatency, c.ReceivedLatency = s.stats.dht.sent[i].proto(), s.stats.dht.received[i].proto()
+		}
+		out.Rpcs = append(out.Rpcs, c)
 	}
+	out.Ops = s.stats.opsProto()
+	out.Peers = peersProto(node, s.stats.dht.contacts.snapshot(), time.Now())
+	processStats(out)
 	return out, nil
 }
 

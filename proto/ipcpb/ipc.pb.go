@@ -1790,6 +1790,72 @@ func (*StatsRequest) Descriptor() ([]byte, []int) {
 	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{28}
 }
 
+// Histogram counts durations in fixed buckets over a worker's lifetime (cumulative: a reader takes
+// the difference of two snapshots for an interval). counts[i] counts durations d with
+// bounds[i-1] < d <= bounds[i]; the last count, counts[len(bounds)], those above the last bound.
+type Histogram struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Upper bounds of the buckets in seconds, increasing.
+	Bounds []float64 `protobuf:"fixed64,1,rep,packed,name=bounds,proto3" json:"bounds,omitempty"`
+	// len(bounds)+1 counts.
+	Counts []uint64 `protobuf:"varint,2,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	// Sum of the durations counted, in seconds.
+	Sum           float64 `protobuf:"fixed64,3,opt,name=sum,proto3" json:"sum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Histogram) Reset() {
+	*x = Histogram{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Histogram) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Histogram) ProtoMessage() {}
+
+func (x *Histogram) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
+func (*Histogram) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Histogram) GetBounds() []float64 {
+	if x != nil {
+		return x.Bounds
+	}
+	return nil
+}
+
+func (x *Histogram) GetCounts() []uint64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *Histogram) GetSum() float64 {
+	if x != nil {
+		return x.Sum
+	}
+	return 0
+}
+
 type RPCCounter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// hivemind handler name, e.g. "rpc_find".
@@ -1798,13 +1864,18 @@ type RPCCounter struct {
 	SentFailed     uint64 `protobuf:"varint,3,opt,name=sent_failed,json=sentFailed,proto3" json:"sent_failed,omitempty"`
 	Received       uint64 `protobuf:"varint,4,opt,name=received,proto3" json:"received,omitempty"`
 	ReceivedFailed uint64 `protobuf:"varint,5,opt,name=received_failed,json=receivedFailed,proto3" json:"received_failed,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Round trips of the requests this node sent (answered or not), as the node's transport saw them.
+	// Unset when the worker's node is not instrumented.
+	SentLatency *Histogram `protobuf:"bytes,6,opt,name=sent_latency,json=sentLatency,proto3" json:"sent_latency,omitempty"`
+	// Time this node took to handle the requests it received.
+	ReceivedLatency *Histogram `protobuf:"bytes,7,opt,name=received_latency,json=receivedLatency,proto3" json:"received_latency,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RPCCounter) Reset() {
 	*x = RPCCounter{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[29]
+	mi := &file_ipcpb_ipc_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +1887,7 @@ func (x *RPCCounter) String() string {
 func (*RPCCounter) ProtoMessage() {}
 
 func (x *RPCCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[29]
+	mi := &file_ipcpb_ipc_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1900,7 @@ func (x *RPCCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RPCCounter.ProtoReflect.Descriptor instead.
 func (*RPCCounter) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{29}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RPCCounter) GetName() string {
@@ -1867,6 +1938,229 @@ func (x *RPCCounter) GetReceivedFailed() uint64 {
 	return 0
 }
 
+func (x *RPCCounter) GetSentLatency() *Histogram {
+	if x != nil {
+		return x.SentLatency
+	}
+	return nil
+}
+
+func (x *RPCCounter) GetReceivedLatency() *Histogram {
+	if x != nil {
+		return x.ReceivedLatency
+	}
+	return nil
+}
+
+// OpCounter counts one kind of call the parent made to this worker.
+type OpCounter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "get", "get_many", "store" or "store_many".
+	Name  string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Calls uint64 `protobuf:"varint,2,opt,name=calls,proto3" json:"calls,omitempty"`
+	// Calls that returned an error (a validator's rejection is a result, not an error).
+	Failed uint64 `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	// Durations of the calls, from the request's arrival to the reply.
+	Latency       *Histogram `protobuf:"bytes,4,opt,name=latency,proto3" json:"latency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpCounter) Reset() {
+	*x = OpCounter{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpCounter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpCounter) ProtoMessage() {}
+
+func (x *OpCounter) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpCounter.ProtoReflect.Descriptor instead.
+func (*OpCounter) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *OpCounter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OpCounter) GetCalls() uint64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *OpCounter) GetFailed() uint64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *OpCounter) GetLatency() *Histogram {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+// PeerStatus is one peer of the worker's host: connected now, or a DHT contact (a peer this node
+// exchanged DHT RPCs with, connected or not).
+type PeerStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Raw libp2p peer ID bytes (multihash).
+	PeerId    []byte `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	PeerIdB58 string `protobuf:"bytes,2,opt,name=peer_id_b58,json=peerIdB58,proto3" json:"peer_id_b58,omitempty"`
+	// Agent version announced through libp2p identify: "hivemind-go" for a Go worker, "p2pd/…" for a
+	// hivemind (Python) peer's p2pd. Empty when identify has not run.
+	AgentVersion string `protobuf:"bytes,3,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	// At least one connection is open.
+	Connected bool `protobuf:"varint,4,opt,name=connected,proto3" json:"connected,omitempty"`
+	// Every open connection goes through a circuit relay (/p2p-circuit).
+	Relayed bool `protobuf:"varint,5,opt,name=relayed,proto3" json:"relayed,omitempty"`
+	// Remote multiaddrs of the open connections.
+	Addrs []string `protobuf:"bytes,6,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	// libp2p's moving average of round trips to the peer; 0 when unknown.
+	LatencySeconds float64 `protobuf:"fixed64,7,opt,name=latency_seconds,json=latencySeconds,proto3" json:"latency_seconds,omitempty"`
+	// The peer answered a DHT RPC of this node; the two fields below are then set.
+	DhtAnswered bool `protobuf:"varint,8,opt,name=dht_answered,json=dhtAnswered,proto3" json:"dht_answered,omitempty"`
+	// Moving average of the round trips of the DHT RPCs it answered.
+	DhtRttSeconds float64 `protobuf:"fixed64,9,opt,name=dht_rtt_seconds,json=dhtRttSeconds,proto3" json:"dht_rtt_seconds,omitempty"`
+	// Seconds since its last answer.
+	DhtLastAnswerAgeSeconds float64 `protobuf:"fixed64,10,opt,name=dht_last_answer_age_seconds,json=dhtLastAnswerAgeSeconds,proto3" json:"dht_last_answer_age_seconds,omitempty"`
+	// Seconds since it last sent this node a DHT request; negative when it never did.
+	DhtLastRequestAgeSeconds float64 `protobuf:"fixed64,11,opt,name=dht_last_request_age_seconds,json=dhtLastRequestAgeSeconds,proto3" json:"dht_last_request_age_seconds,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *PeerStatus) Reset() {
+	*x = PeerStatus{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerStatus) ProtoMessage() {}
+
+func (x *PeerStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
+func (*PeerStatus) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PeerStatus) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *PeerStatus) GetPeerIdB58() string {
+	if x != nil {
+		return x.PeerIdB58
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *PeerStatus) GetRelayed() bool {
+	if x != nil {
+		return x.Relayed
+	}
+	return false
+}
+
+func (x *PeerStatus) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *PeerStatus) GetLatencySeconds() float64 {
+	if x != nil {
+		return x.LatencySeconds
+	}
+	return 0
+}
+
+func (x *PeerStatus) GetDhtAnswered() bool {
+	if x != nil {
+		return x.DhtAnswered
+	}
+	return false
+}
+
+func (x *PeerStatus) GetDhtRttSeconds() float64 {
+	if x != nil {
+		return x.DhtRttSeconds
+	}
+	return 0
+}
+
+func (x *PeerStatus) GetDhtLastAnswerAgeSeconds() float64 {
+	if x != nil {
+		return x.DhtLastAnswerAgeSeconds
+	}
+	return 0
+}
+
+func (x *PeerStatus) GetDhtLastRequestAgeSeconds() float64 {
+	if x != nil {
+		return x.DhtLastRequestAgeSeconds
+	}
+	return 0
+}
+
 type StatsResponse struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	RoutingTableSize uint64                 `protobuf:"varint,1,opt,name=routing_table_size,json=routingTableSize,proto3" json:"routing_table_size,omitempty"`
@@ -1877,13 +2171,23 @@ type StatsResponse struct {
 	PersistedRecords uint64                 `protobuf:"varint,6,opt,name=persisted_records,json=persistedRecords,proto3" json:"persisted_records,omitempty"`
 	Pid              int64                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
 	UptimeSeconds    float64                `protobuf:"fixed64,8,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The parent's calls, per kind.
+	Ops []*OpCounter `protobuf:"bytes,9,rep,name=ops,proto3" json:"ops,omitempty"`
+	// Connected peers and DHT contacts, sorted by peer ID; at most a few hundred (the DHT contacts
+	// heard from most recently).
+	Peers []*PeerStatus `protobuf:"bytes,10,rep,name=peers,proto3" json:"peers,omitempty"`
+	// Resident set size of the worker process, in bytes (0 when unknown).
+	RssBytes uint64 `protobuf:"varint,11,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	// Bytes of heap in use (Go runtime).
+	HeapBytes     uint64 `protobuf:"varint,12,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	Goroutines    uint32 `protobuf:"varint,13,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[30]
+	mi := &file_ipcpb_ipc_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2199,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[30]
+	mi := &file_ipcpb_ipc_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2212,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{30}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StatsResponse) GetRoutingTableSize() uint64 {
@@ -1967,6 +2271,41 @@ func (x *StatsResponse) GetUptimeSeconds() float64 {
 	return 0
 }
 
+func (x *StatsResponse) GetOps() []*OpCounter {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *StatsResponse) GetPeers() []*PeerStatus {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *StatsResponse) GetRssBytes() uint64 {
+	if x != nil {
+		return x.RssBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetHeapBytes() uint64 {
+	if x != nil {
+		return x.HeapBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetGoroutines() uint32 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
 type AddPeersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Multiaddrs of peers to join, each ending in /p2p/<peer id>.
@@ -1977,7 +2316,7 @@ type AddPeersRequest struct {
 
 func (x *AddPeersRequest) Reset() {
 	*x = AddPeersRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2328,7 @@ func (x *AddPeersRequest) String() string {
 func (*AddPeersRequest) ProtoMessage() {}
 
 func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2341,7 @@ func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeersRequest.ProtoReflect.Descriptor instead.
 func (*AddPeersRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{31}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AddPeersRequest) GetMaddrs() []string {
@@ -2027,7 +2366,7 @@ type AddPeerOutcome struct {
 
 func (x *AddPeerOutcome) Reset() {
 	*x = AddPeerOutcome{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2378,7 @@ func (x *AddPeerOutcome) String() string {
 func (*AddPeerOutcome) ProtoMessage() {}
 
 func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2391,7 @@ func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerOutcome.ProtoReflect.Descriptor instead.
 func (*AddPeerOutcome) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{32}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddPeerOutcome) GetMaddr() string {
@@ -2090,7 +2429,7 @@ type AddPeersResponse struct {
 
 func (x *AddPeersResponse) Reset() {
 	*x = AddPeersResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[33]
+	mi := &file_ipcpb_ipc_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2441,7 @@ func (x *AddPeersResponse) String() string {
 func (*AddPeersResponse) ProtoMessage() {}
 
 func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[33]
+	mi := &file_ipcpb_ipc_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2454,7 @@ func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeersResponse.ProtoReflect.Descriptor instead.
 func (*AddPeersResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{33}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddPeersResponse) GetAnswered() uint32 {
@@ -2140,7 +2479,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	mi := &file_ipcpb_ipc_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2491,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	mi := &file_ipcpb_ipc_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2504,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{37}
 }
 
 type ShutdownResponse struct {
@@ -2176,7 +2515,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	mi := &file_ipcpb_ipc_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2527,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	mi := &file_ipcpb_ipc_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2540,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{38}
 }
 
 var File_ipcpb_ipc_proto protoreflect.FileDescriptor
@@ -2340,7 +2679,11 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x06latest\x18\x01 \x01(\bR\x06latest\"/\n" +
 	"\x15VisibleMaddrsResponse\x12\x16\n" +
 	"\x06maddrs\x18\x01 \x03(\tR\x06maddrs\"\x0e\n" +
-	"\fStatsRequest\"\x9a\x01\n" +
+	"\fStatsRequest\"M\n" +
+	"\tHistogram\x12\x16\n" +
+	"\x06bounds\x18\x01 \x03(\x01R\x06bounds\x12\x16\n" +
+	"\x06counts\x18\x02 \x03(\x04R\x06counts\x12\x10\n" +
+	"\x03sum\x18\x03 \x01(\x01R\x03sum\"\xa0\x02\n" +
 	"\n" +
 	"RPCCounter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -2348,7 +2691,28 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\vsent_failed\x18\x03 \x01(\x04R\n" +
 	"sentFailed\x12\x1a\n" +
 	"\breceived\x18\x04 \x01(\x04R\breceived\x12'\n" +
-	"\x0freceived_failed\x18\x05 \x01(\x04R\x0ereceivedFailed\"\xbf\x02\n" +
+	"\x0freceived_failed\x18\x05 \x01(\x04R\x0ereceivedFailed\x12=\n" +
+	"\fsent_latency\x18\x06 \x01(\v2\x1a.hivemind.ipc.v1.HistogramR\vsentLatency\x12E\n" +
+	"\x10received_latency\x18\a \x01(\v2\x1a.hivemind.ipc.v1.HistogramR\x0freceivedLatency\"\x83\x01\n" +
+	"\tOpCounter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05calls\x18\x02 \x01(\x04R\x05calls\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\x04R\x06failed\x124\n" +
+	"\alatency\x18\x04 \x01(\v2\x1a.hivemind.ipc.v1.HistogramR\alatency\"\xaa\x03\n" +
+	"\n" +
+	"PeerStatus\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1e\n" +
+	"\vpeer_id_b58\x18\x02 \x01(\tR\tpeerIdB58\x12#\n" +
+	"\ragent_version\x18\x03 \x01(\tR\fagentVersion\x12\x1c\n" +
+	"\tconnected\x18\x04 \x01(\bR\tconnected\x12\x18\n" +
+	"\arelayed\x18\x05 \x01(\bR\arelayed\x12\x14\n" +
+	"\x05addrs\x18\x06 \x03(\tR\x05addrs\x12'\n" +
+	"\x0flatency_seconds\x18\a \x01(\x01R\x0elatencySeconds\x12!\n" +
+	"\fdht_answered\x18\b \x01(\bR\vdhtAnswered\x12&\n" +
+	"\x0fdht_rtt_seconds\x18\t \x01(\x01R\rdhtRttSeconds\x12<\n" +
+	"\x1bdht_last_answer_age_seconds\x18\n" +
+	" \x01(\x01R\x17dhtLastAnswerAgeSeconds\x12>\n" +
+	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\"\xfc\x03\n" +
 	"\rStatsResponse\x12,\n" +
 	"\x12routing_table_size\x18\x01 \x01(\x04R\x10routingTableSize\x12\x1f\n" +
 	"\vstored_keys\x18\x02 \x01(\x04R\n" +
@@ -2359,7 +2723,16 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x04rpcs\x18\x05 \x03(\v2\x1b.hivemind.ipc.v1.RPCCounterR\x04rpcs\x12+\n" +
 	"\x11persisted_records\x18\x06 \x01(\x04R\x10persistedRecords\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x03R\x03pid\x12%\n" +
-	"\x0euptime_seconds\x18\b \x01(\x01R\ruptimeSeconds\")\n" +
+	"\x0euptime_seconds\x18\b \x01(\x01R\ruptimeSeconds\x12,\n" +
+	"\x03ops\x18\t \x03(\v2\x1a.hivemind.ipc.v1.OpCounterR\x03ops\x121\n" +
+	"\x05peers\x18\n" +
+	" \x03(\v2\x1b.hivemind.ipc.v1.PeerStatusR\x05peers\x12\x1b\n" +
+	"\trss_bytes\x18\v \x01(\x04R\brssBytes\x12\x1d\n" +
+	"\n" +
+	"heap_bytes\x18\f \x01(\x04R\theapBytes\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\r \x01(\rR\n" +
+	"goroutines\")\n" +
 	"\x0fAddPeersRequest\x12\x16\n" +
 	"\x06maddrs\x18\x01 \x03(\tR\x06maddrs\"Z\n" +
 	"\x0eAddPeerOutcome\x12\x14\n" +
@@ -2396,7 +2769,7 @@ func file_ipcpb_ipc_proto_rawDescGZIP() []byte {
 	return file_ipcpb_ipc_proto_rawDescData
 }
 
-var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_ipcpb_ipc_proto_goTypes = []any{
 	(*NodeConfig)(nil),            // 0: hivemind.ipc.v1.NodeConfig
 	(*DHTParams)(nil),             // 1: hivemind.ipc.v1.DHTParams
@@ -2427,13 +2800,16 @@ var file_ipcpb_ipc_proto_goTypes = []any{
 	(*VisibleMaddrsRequest)(nil),  // 26: hivemind.ipc.v1.VisibleMaddrsRequest
 	(*VisibleMaddrsResponse)(nil), // 27: hivemind.ipc.v1.VisibleMaddrsResponse
 	(*StatsRequest)(nil),          // 28: hivemind.ipc.v1.StatsRequest
-	(*RPCCounter)(nil),            // 29: hivemind.ipc.v1.RPCCounter
-	(*StatsResponse)(nil),         // 30: hivemind.ipc.v1.StatsResponse
-	(*AddPeersRequest)(nil),       // 31: hivemind.ipc.v1.AddPeersRequest
-	(*AddPeerOutcome)(nil),        // 32: hivemind.ipc.v1.AddPeerOutcome
-	(*AddPeersResponse)(nil),      // 33: hivemind.ipc.v1.AddPeersResponse
-	(*ShutdownRequest)(nil),       // 34: hivemind.ipc.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 35: hivemind.ipc.v1.ShutdownResponse
+	(*Histogram)(nil),             // 29: hivemind.ipc.v1.Histogram
+	(*RPCCounter)(nil),            // 30: hivemind.ipc.v1.RPCCounter
+	(*OpCounter)(nil),             // 31: hivemind.ipc.v1.OpCounter
+	(*PeerStatus)(nil),            // 32: hivemind.ipc.v1.PeerStatus
+	(*StatsResponse)(nil),         // 33: hivemind.ipc.v1.StatsResponse
+	(*AddPeersRequest)(nil),       // 34: hivemind.ipc.v1.AddPeersRequest
+	(*AddPeerOutcome)(nil),        // 35: hivemind.ipc.v1.AddPeerOutcome
+	(*AddPeersResponse)(nil),      // 36: hivemind.ipc.v1.AddPeersResponse
+	(*ShutdownRequest)(nil),       // 37: hivemind.ipc.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 38: hivemind.ipc.v1.ShutdownResponse
 }
 var file_ipcpb_ipc_proto_depIdxs = []int32{
 	1,  // 0: hivemind.ipc.v1.NodeConfig.dht:type_name -> hivemind.ipc.v1.DHTParams
@@ -2456,35 +2832,40 @@ var file_ipcpb_ipc_proto_depIdxs = []int32{
 	20, // 17: hivemind.ipc.v1.StoreResponse.result:type_name -> hivemind.ipc.v1.StoreResult
 	17, // 18: hivemind.ipc.v1.StoreManyRequest.items:type_name -> hivemind.ipc.v1.StoreItem
 	20, // 19: hivemind.ipc.v1.StoreManyResponse.results:type_name -> hivemind.ipc.v1.StoreResult
-	29, // 20: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
-	32, // 21: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
-	5,  // 22: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
-	12, // 23: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
-	12, // 24: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
-	15, // 25: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
-	18, // 26: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
-	22, // 27: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
-	24, // 28: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
-	26, // 29: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
-	28, // 30: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
-	31, // 31: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
-	34, // 32: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
-	6,  // 33: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
-	14, // 34: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
-	14, // 35: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
-	16, // 36: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
-	21, // 37: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
-	23, // 38: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
-	25, // 39: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
-	27, // 40: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
-	30, // 41: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
-	33, // 42: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
-	35, // 43: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	29, // 20: hivemind.ipc.v1.RPCCounter.sent_latency:type_name -> hivemind.ipc.v1.Histogram
+	29, // 21: hivemind.ipc.v1.RPCCounter.received_latency:type_name -> hivemind.ipc.v1.Histogram
+	29, // 22: hivemind.ipc.v1.OpCounter.latency:type_name -> hivemind.ipc.v1.Histogram
+	30, // 23: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
+	31, // 24: hivemind.ipc.v1.StatsResponse.ops:type_name -> hivemind.ipc.v1.OpCounter
+	32, // 25: hivemind.ipc.v1.StatsResponse.peers:type_name -> hivemind.ipc.v1.PeerStatus
+	35, // 26: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
+	5,  // 27: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
+	12, // 28: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
+	12, // 29: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
+	15, // 30: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
+	18, // 31: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
+	22, // 32: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
+	24, // 33: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
+	26, // 34: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
+	28, // 35: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
+	34, // 36: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
+	37, // 37: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
+	6,  // 38: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
+	14, // 39: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
+	14, // 40: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
+	16, // 41: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
+	21, // 42: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
+	23, // 43: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
+	25, // 44: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
+	27, // 45: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
+	33, // 46: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
+	36, // 47: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
+	38, // 48: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
+	38, // [38:49] is the sub-list for method output_type
+	27, // [27:38] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_ipcpb_ipc_proto_init() }
@@ -2502,7 +2883,7 @@ func file_ipcpb_ipc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipcpb_ipc_proto_rawDesc), len(file_ipcpb_ipc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
