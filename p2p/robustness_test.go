@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"iter"
@@ -72,16 +71,7 @@ func TestBadFramesResetOnlyTheirStream(t *testing.T) {
 					require.NoError(t, s.CloseWrite())
 				}
 				got, _ := readAllTimeout(t, s)
-				if tc.name == "stream garbage payload" { // a well-framed payload that is not a message: an error frame
-					marker, payload, _, err := readStreamFrame(bytes.NewReader(got), DefaultMaxMessageSize, nil)
-					require.NoError(t, err)
-					assert.Equal(t, markerEnd, marker)
-					text, err := decodeRPCError(payload)
-					require.NoError(t, err)
-					assert.Contains(t, text, "protobuf decode error")
-				} else {
-					assert.Empty(t, got, "no reply to a bad frame")
-				}
+				assert.Empty(t, got, "no reply to a bad frame (a garbage payload included: hivemind's receive loop raises on it)")
 				assertStillServing(t, server, client)
 			})
 		})

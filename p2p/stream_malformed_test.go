@@ -62,3 +62,22 @@ func TestMalformedStreamRequestClosesCleanly(t *testing.T) {
 		})
 	}
 }
+
+// TestUndecodableStreamRequestClosesCleanly: a well-framed request whose payload is not the handler's
+// request type ends the call as hivemind ends it — its receive loop's receive_protobuf raises a
+// DecodeError before the handler sees the request, the processing task is cancelled and the stream
+// closed — so no error frame reaches the caller, whatever the typed handler returns.
+func TestUndecodableStreamRequestClosesCleanly(t *testing.T) {
+	forEachNet(t, func(t *testing.T, kind string) {
+		server, client := hostPair(t, kind, Config{})
+		registerEcho(t, server)
+		s := rawStream(t, client, server, "E.rpc_stream_echo")
+		garbage := []byte{0x12, 0x05, 0x00} // a field that claims 5 bytes and has 1
+		_, err := s.Write(append(appendStreamFrame(nil, markerMessage, garbage), endOfStreamFrame()...))
+		require.NoError(t, err)
+		got, err := readAllTimeout(t, s)
+		require.NoError(t, err, "the stream ends cleanly (EOF), not with a reset")
+		assert.Empty(t, got, "no frame after an undecodable request")
+		assertStillServing(t, server, client)
+	})
+}

@@ -33,6 +33,8 @@ type Requests struct {
 	frames chan inboundFrame
 	// err is set before frames is closed: why the input ended without END_OF_STREAM (nil after a clean end).
 	err error
+	// abort ends the call as a malformed request does: no error frame, a clean close.
+	abort context.CancelCauseFunc
 }
 
 type inboundFrame struct {
@@ -49,6 +51,16 @@ func (r *Requests) Next() (payload []byte, ok bool, err error) {
 	}
 	f.res.release() // the payload now belongs to the handler
 	return f.payload, true, nil
+}
+
+// Malformed ends the call because a request payload is not what the handler reads (a typed handler's
+// payload that does not decode as its request type): like a malformed frame, hivemind's
+// receive_protobuf raises before its handler sees the request, so the stream is closed cleanly with no
+// error frame, whatever the handler returns. err is the cause (logged).
+func (r *Requests) Malformed(err error) {
+	if r.abort != nil {
+		r.abort(fmt.Errorf("%w: malformed request: %w", ErrDecode, err))
+	}
 }
 
 // SetStreamBytesHandler registers fn as the stream handler for name. Typed handlers: AddStreamHandler
@@ -68,7 +80,7 @@ func (h *Host) serveStream(name string, fn StreamBytesHandler, s network.Stream)
 	ctx, cancel := context.WithCancelCause(h.ctx)
 	defer cancel(nil)
 
-	in := &Requests{frames: make(chan inboundFrame, requestPrefetch)}
+	in := &Requests{frames: make(chan inboundFrame, requestPrefetch), abort: cancel}
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)

@@ -110,6 +110,9 @@ func requestSeq[Req proto.Message](in *Requests) iter.Seq2[Req, error] {
 				return
 			}
 			req, err := unmarshal[Req](payload)
+			if err != nil {
+				in.Malformed(err) // as hivemind: no error frame for a request that does not parse
+			}
 			if !yield(req, err) || err != nil {
 				return
 			}
