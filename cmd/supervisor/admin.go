@@ -1,15 +1,21 @@
 package main
 
 import (
+	"embed"
 	"encoding/json"
-	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hivemind-go/hivemind/ipc"
 )
+
+// web holds the status page: HTML, CSS and JS served as they are (no build step, nothing fetched
+// from elsewhere).
+//
+//go:embed web
+var web embed.FS
 
 // adminStatus is the JSON document served at /status.
 type adminStatus struct {
@@ -19,43 +25,35 @@ type adminStatus struct {
 	Slots    []ipc.SlotStatus `json:"slots"`
 }
 
-func adminHandler(pool *ipc.Pool, stateDir string) http.Handler {
+// adminHandler serves the admin endpoint: the status page at /, its assets under /assets/, the
+// pool's status at /status (JSON), the plots' recent points at /series (JSON) and Prometheus
+// metrics at /metrics.
+func adminHandler(status func() ipc.Status, series *seriesRecorder, stateDir string) http.Handler {
+	assets, err := fs.Sub(web, "web")
+	if err != nil {
+		panic(err) // the embedded tree is part of the binary
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, assets, "index.html")
+	})
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(adminStatus{PID: os.Getpid(), StateDir: stateDir, Time: time.Now(), Slots: pool.Status().Slots})
+		writeJSON(w, adminStatus{PID: os.Getpid(), StateDir: stateDir, Time: time.Now(), Slots: status().Slots})
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_, _ = w.Write([]byte(metricsText(pool.Status())))
+	mux.HandleFunc("GET /series", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, series.Snapshot())
 	})
+	mux.Handle("GET /metrics", metricsHandler(status))
 	return mux
 }
 
-// metricsText renders the status in Prometheus' text exposition format.
-func metricsText(st ipc.Status) string {
-	var b strings.Builder
-	gauge := func(name, help, typ string, value func(ipc.SlotStatus) float64) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-		for _, s := range st.Slots {
-			fmt.Fprintf(&b, "%s{slot=%q} %g\n", name, s.Name, value(s))
-		}
-	}
-	gauge("hivemind_worker_up", "1 when the worker is running and ready.", "gauge", func(s ipc.SlotStatus) float64 {
-		if s.State == ipc.SlotRunning {
-			return 1
-		}
-		return 0
-	})
-	gauge("hivemind_worker_restarts_total", "Restarts of the worker slot.", "counter", func(s ipc.SlotStatus) float64 { return float64(s.Restarts) })
-	gauge("hivemind_dht_routing_table_size", "Peers in the worker's routing table.", "gauge", func(s ipc.SlotStatus) float64 { return float64(s.RoutingTableSize) })
-	gauge("hivemind_dht_stored_keys", "Keys in the worker's local storage.", "gauge", func(s ipc.SlotStatus) float64 { return float64(s.StoredKeys) })
-	gauge("hivemind_p2p_connected_peers", "Peers the worker's host is connected to.", "gauge", func(s ipc.SlotStatus) float64 { return float64(s.ConnectedPeers) })
-	fmt.Fprintf(&b, "# HELP hivemind_worker_info Worker identity.\n# TYPE hivemind_worker_info gauge\n")
-	for _, s := range st.Slots {
-		fmt.Fprintf(&b, "hivemind_worker_info{slot=%q,state=%q,pid=\"%d\",peer_id=%q} 1\n", s.Name, s.State.String(), s.PID, s.PeerID)
-	}
-	return b.String()
+// writeJSON writes v as an indented JSON document that no cache keeps.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

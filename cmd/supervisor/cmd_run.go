@@ -29,8 +29,9 @@ const runAbout = `Runs a supervised swarm of DHT workers. Worker 1 starts first;
 every restarted worker from the workers running at that moment; when none runs, the first to restart
 starts alone and the others wait until it is ready). Each worker keeps its identity,
 node ID and stored records in <state-dir>/worker-N, so a restarted worker has the same peer ID.
-Prints every worker's multiaddrs and how to query them, serves JSON status at /status and
-Prometheus metrics at /metrics on the admin address, and stops every worker on Ctrl-C.
+Prints every worker's multiaddrs and how to query them, serves a status page at / (open it in a
+browser), JSON status at /status and Prometheus metrics at /metrics on the admin address, and stops
+every worker on Ctrl-C.
 Explicit ports in --host-maddrs/--announce-maddrs are given to worker 1; worker N gets port+N-1.`
 
 // Files in a supervisor's state directory.
@@ -143,11 +144,14 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		out.stopped(report)
 	})
 	if f.adminAddr != "" {
-		srv, ln, err := listenAdmin(f.adminAddr, pool, stateDir)
+		series := newSeriesRecorder(pool.Status)
+		srv, ln, err := listenAdmin(f.adminAddr, pool, series, stateDir)
 		if err != nil {
 			_, _ = pool.Shutdown(context.Background())
 			return err
 		}
+		seriesCtx, stopSeries := context.WithCancel(context.Background())
+		g.Add(func() error { return series.Serve(seriesCtx) }, func(error) { stopSeries() })
 		g.Add(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("admin endpoint: %w", err)
@@ -160,6 +164,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			_ = os.Remove(filepath.Join(stateDir, adminAddrFile))
 		})
 		out.adminURL = "http://" + ln.Addr().String()
+		fmt.Fprintf(stdout, "Status page: %s/\n", out.adminURL)
 	}
 	sigCtx, cancelSig := context.WithCancel(ctx)
 	g.Add(func() error {
@@ -316,7 +321,7 @@ func (p *printer) stopped(r ipc.StopReport) {
 }
 
 // listenAdmin binds the admin endpoint and records its address in the state directory.
-func listenAdmin(addr string, pool *ipc.Pool, stateDir string) (*http.Server, net.Listener, error) {
+func listenAdmin(addr string, pool *ipc.Pool, series *seriesRecorder, stateDir string) (*http.Server, net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin endpoint %s: %w (choose another with --admin-addr)", addr, err)
@@ -325,5 +330,5 @@ func listenAdmin(addr string, pool *ipc.Pool, stateDir string) (*http.Server, ne
 		_ = ln.Close()
 		return nil, nil, err
 	}
-	return &http.Server{Handler: adminHandler(pool, stateDir), ReadHeaderTimeout: 5 * time.Second}, ln, nil
+	return &http.Server{Handler: adminHandler(pool.Status, series, stateDir), ReadHeaderTimeout: 5 * time.Second}, ln, nil
 }

@@ -190,24 +190,6 @@ func TestShiftNodePorts(t *testing.T) {
 	assert.Equal(t, "/ip4/0.0.0.0/tcp/31337", n.HostMaddrs[0], "the caller's slice is untouched")
 }
 
-func TestMetricsText(t *testing.T) {
-	txt := metricsText(ipc.Status{Slots: []ipc.SlotStatus{
-		{Name: "worker-1", State: ipc.SlotRunning, PID: 10, PeerID: "Qm1", Restarts: 2, RoutingTableSize: 3, StoredKeys: 4},
-		{Name: "worker-2", State: ipc.SlotBackoff},
-	}})
-	for _, want := range []string{
-		"# TYPE hivemind_worker_up gauge",
-		`hivemind_worker_up{slot="worker-1"} 1`,
-		`hivemind_worker_up{slot="worker-2"} 0`,
-		`hivemind_worker_restarts_total{slot="worker-1"} 2`,
-		`hivemind_dht_routing_table_size{slot="worker-1"} 3`,
-		`hivemind_dht_stored_keys{slot="worker-1"} 4`,
-		`hivemind_worker_info{slot="worker-1",state="running",pid="10",peer_id="Qm1"} 1`,
-	} {
-		assert.Contains(t, txt, want)
-	}
-}
-
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
