@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"container/heap"
 	"fmt"
 	"math"
 )
@@ -87,9 +88,9 @@ type TimedStorage[K comparable, V any] struct {
 
 	local    storageAccount[K, V]             // owner "" (embedded: a one-owner storage allocates no account)
 	accounts map[string]*storageAccount[K, V] // the other owners holding a record; nil until one does
-	// acctHeaps are the accounts holding a record: [byShare] is a max-heap by eviction priority
-	// (dominant share, then earliest record), [byHead] a min-heap by earliest record.
-	acctHeaps [2][]*storageAccount[K, V]
+	// acctHeaps are the accounts holding a record: [byShare] has the next to evict from on top
+	// (largest dominant share, then earliest record), [byHead] the one with the earliest record.
+	acctHeaps [2]accountHeap[K, V]
 	acctBuf   [2]*storageAccount[K, V] // backing arrays of acctHeaps for the first account
 }
 
@@ -101,11 +102,11 @@ const (
 
 // storageAccount is the records of one owner.
 type storageAccount[K comparable, V any] struct {
-	owner string
-	heap  []*timedEntry[K, V] // min-heap by (expiration, Compare, seq)
-	usage Cost
-	share float64 // dominant share of usage (TimedStorage.share)
-	pos   [2]int  // index in acctHeaps[byShare], acctHeaps[byHead]; -1 when absent
+	owner   string
+	records recordHeap[K, V] // earliest (expiration, Compare, seq) on top
+	usage   Cost
+	share   float64 // dominant share of usage (TimedStorage.share)
+	pos     [2]int  // index in acctHeaps[byShare], acctHeaps[byHead]; -1 when absent
 }
 
 type timedEntry[K comparable, V any] struct {
@@ -115,7 +116,7 @@ type timedEntry[K comparable, V any] struct {
 	cost       Cost
 	seq        uint64
 	acct       *storageAccount[K, V] // the owner's account (kept after detach, for a rollback)
-	heapIndex  int                   // in acct.heap
+	heapIndex  int                   // in acct.records; -1 when detached
 	prev, next *timedEntry[K, V]
 	// dropped marks a record removed from the storage. A dropped record keeps its next pointer,
 	// so a cursor resting on it (keysAfter) finds its way back into the list.
@@ -125,9 +126,9 @@ type timedEntry[K comparable, V any] struct {
 // NewTimedStorage returns an empty storage.
 func NewTimedStorage[K comparable, V any](cfg TimedStorageConfig[K, V]) *TimedStorage[K, V] {
 	s := &TimedStorage[K, V]{cfg: cfg, index: make(map[K]*timedEntry[K, V])}
-	s.local.pos = [2]int{-1, -1}
+	s.local = storageAccount[K, V]{records: recordHeap[K, V]{s: s}, pos: [2]int{-1, -1}}
 	for h := range s.acctHeaps {
-		s.acctHeaps[h] = s.acctBuf[h : h : h+1]
+		s.acctHeaps[h] = accountHeap[K, V]{items: s.acctBuf[h : h : h+1], by: h, s: s}
 	}
 	return s
 }
@@ -201,16 +202,29 @@ func (s *TimedStorage[K, V]) update(e *timedEntry[K, V], owner string, expiratio
 	if grows && !s.frozen && !s.withinBounds(cost) {
 		return fmt.Errorf("%w: one record costs %d entries, %d bytes", ErrStorageFull, cost.Entries, cost.Bytes)
 	}
-	s.detach(e)
-	e.expiration, e.cost = expiration, cost
-	s.attach(e, s.account(owner))
+	s.reattach(e, s.account(owner), expiration, cost)
 	if grows && !s.frozen && !s.makeRoom(e, now) {
-		s.detach(e)
-		e.expiration, e.cost = oldExp, oldCost
-		s.attach(e, oldAcct)
+		s.reattach(e, oldAcct, oldExp, oldCost)
 		return fmt.Errorf("%w: %d entries, %d bytes in use", ErrStorageFull, s.total.Entries, s.total.Bytes)
 	}
 	return nil
+}
+
+// reattach gives the counted record e a new expiration and cost in account a: in place when a is
+// already its account, else by moving it there (detach, attach).
+func (s *TimedStorage[K, V]) reattach(e *timedEntry[K, V], a *storageAccount[K, V], expiration float64, cost Cost) {
+	if e.acct != a {
+		s.detach(e)
+		e.expiration, e.cost = expiration, cost
+		s.attach(e, a)
+		return
+	}
+	a.usage = a.usage.sub(e.cost).add(cost)
+	a.share = s.share(a.usage)
+	s.total = s.total.sub(e.cost).add(cost)
+	e.expiration, e.cost = expiration, cost
+	heap.Fix(&a.records, e.heapIndex)
+	s.acctFix(a)
 }
 
 // Get returns the live record stored under key.
@@ -301,12 +315,12 @@ func (s *TimedStorage[K, V]) Clear() {
 		e.dropped = true
 	}
 	clear(s.index)
-	clear(s.local.heap)
-	s.local.heap, s.local.usage, s.local.share, s.local.pos = s.local.heap[:0], Cost{}, 0, [2]int{-1, -1}
+	clear(s.local.records.items)
+	s.local.records.items, s.local.usage, s.local.share, s.local.pos = s.local.records.items[:0], Cost{}, 0, [2]int{-1, -1}
 	s.accounts = nil
 	for h := range s.acctHeaps {
-		clear(s.acctHeaps[h])
-		s.acctHeaps[h] = s.acctHeaps[h][:0]
+		clear(s.acctHeaps[h].items)
+		s.acctHeaps[h].items = s.acctHeaps[h].items[:0]
 	}
 	s.head, s.tail = nil, nil
 	s.total = Cost{}
@@ -339,7 +353,7 @@ func (s *TimedStorage[K, V]) OwnerUsage(owner string) Cost {
 }
 
 // Owners returns the number of accounts holding a record ("" included when it holds one).
-func (s *TimedStorage[K, V]) Owners() int { return len(s.acctHeaps[byShare]) }
+func (s *TimedStorage[K, V]) Owners() int { return s.acctHeaps[byShare].Len() }
 
 // RemoveOutdated removes the records expired at now, then evicts records (see the type's
 // documentation) while a bound is exceeded, which only happens after unfreezing. Every reading
@@ -368,16 +382,16 @@ func (s *TimedStorage[K, V]) removeExpired(now float64) {
 
 // earliest returns the record with the earliest expiration (ties: Compare, then first stored).
 func (s *TimedStorage[K, V]) earliest() *timedEntry[K, V] {
-	if h := s.acctHeaps[byHead]; len(h) > 0 {
-		return h[0].heap[0]
+	if h := s.acctHeaps[byHead].items; len(h) > 0 {
+		return h[0].records.items[0]
 	}
 	return nil
 }
 
 // victim returns the record to evict next: the earliest of the account with the largest share.
 func (s *TimedStorage[K, V]) victim() *timedEntry[K, V] {
-	if h := s.acctHeaps[byShare]; len(h) > 0 {
-		return h[0].heap[0]
+	if h := s.acctHeaps[byShare].items; len(h) > 0 {
+		return h[0].records.items[0]
 	}
 	return nil
 }
@@ -429,27 +443,26 @@ func (s *TimedStorage[K, V]) account(owner string) *storageAccount[K, V] {
 	if a := s.accounts[owner]; a != nil {
 		return a
 	}
-	return &storageAccount[K, V]{owner: owner, pos: [2]int{-1, -1}}
+	return &storageAccount[K, V]{owner: owner, records: recordHeap[K, V]{s: s}, pos: [2]int{-1, -1}}
 }
 
 // attach counts e (not counted) in account a, registering a when it held nothing.
 func (s *TimedStorage[K, V]) attach(e *timedEntry[K, V], a *storageAccount[K, V]) {
 	e.acct = a
-	e.heapIndex = len(a.heap)
-	a.heap = append(a.heap, e)
-	s.up(a, e.heapIndex)
+	heap.Push(&a.records, e)
 	a.usage = a.usage.add(e.cost)
 	a.share = s.share(a.usage)
 	s.total = s.total.add(e.cost)
-	if len(a.heap) == 1 {
+	if a.records.Len() == 1 {
 		if a != &s.local {
 			if s.accounts == nil {
 				s.accounts = make(map[string]*storageAccount[K, V])
 			}
 			s.accounts[a.owner] = a
 		}
-		s.acctPush(byShare, a)
-		s.acctPush(byHead, a)
+		for h := range s.acctHeaps {
+			heap.Push(&s.acctHeaps[h], a)
+		}
 		return
 	}
 	s.acctFix(a)
@@ -459,13 +472,14 @@ func (s *TimedStorage[K, V]) attach(e *timedEntry[K, V], a *storageAccount[K, V]
 // unregisters its account when e was its last record.
 func (s *TimedStorage[K, V]) detach(e *timedEntry[K, V]) {
 	a := e.acct
-	s.removeHeap(a, e.heapIndex)
+	heap.Remove(&a.records, e.heapIndex)
 	a.usage = a.usage.sub(e.cost)
 	a.share = s.share(a.usage)
 	s.total = s.total.sub(e.cost)
-	if len(a.heap) == 0 {
-		s.acctRemove(byShare, a)
-		s.acctRemove(byHead, a)
+	if a.records.Len() == 0 {
+		for h := range s.acctHeaps {
+			heap.Remove(&s.acctHeaps[h], a.pos[h])
+		}
 		if a != &s.local {
 			delete(s.accounts, a.owner)
 		}
@@ -522,7 +536,7 @@ func (e *timedEntry[K, V]) entry() Entry[K, V] {
 	return Entry[K, V]{Key: e.key, Value: e.value, Expiration: e.expiration}
 }
 
-// ---- indexed binary heap of an account's records ----
+// ---- the heaps (container/heap), each element knowing its index ----
 
 // less is the eviction order of records: earliest expiration, then Compare, then first stored.
 func (s *TimedStorage[K, V]) less(a, b *timedEntry[K, V]) bool {
@@ -537,57 +551,32 @@ func (s *TimedStorage[K, V]) less(a, b *timedEntry[K, V]) bool {
 	return a.seq < b.seq
 }
 
-func (s *TimedStorage[K, V]) swap(a *storageAccount[K, V], i, j int) {
-	h := a.heap
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
+// recordHeap is an account's records, a heap.Interface ordered by TimedStorage.less (the earliest
+// on top); each record keeps its index in heapIndex.
+type recordHeap[K comparable, V any] struct {
+	items []*timedEntry[K, V]
+	s     *TimedStorage[K, V]
 }
 
-func (s *TimedStorage[K, V]) up(a *storageAccount[K, V], i int) {
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !s.less(a.heap[i], a.heap[parent]) {
-			return
-		}
-		s.swap(a, i, parent)
-		i = parent
-	}
+func (h *recordHeap[K, V]) Len() int           { return len(h.items) }
+func (h *recordHeap[K, V]) Less(i, j int) bool { return h.s.less(h.items[i], h.items[j]) }
+func (h *recordHeap[K, V]) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].heapIndex, h.items[j].heapIndex = i, j
 }
-
-func (s *TimedStorage[K, V]) down(a *storageAccount[K, V], i int) bool {
-	start, h := i, a.heap
-	for {
-		smallest, l, r := i, 2*i+1, 2*i+2
-		if l < len(h) && s.less(h[l], h[smallest]) {
-			smallest = l
-		}
-		if r < len(h) && s.less(h[r], h[smallest]) {
-			smallest = r
-		}
-		if smallest == i {
-			return i > start
-		}
-		s.swap(a, i, smallest)
-		i = smallest
-	}
+func (h *recordHeap[K, V]) Push(x any) {
+	e := x.(*timedEntry[K, V])
+	e.heapIndex = len(h.items)
+	h.items = append(h.items, e)
 }
-
-func (s *TimedStorage[K, V]) removeHeap(a *storageAccount[K, V], i int) {
-	e := a.heap[i]
-	last := len(a.heap) - 1
-	if i != last {
-		s.swap(a, i, last)
-	}
-	a.heap[last] = nil
-	a.heap = a.heap[:last]
-	if i != last && !s.down(a, i) {
-		s.up(a, i)
-	}
+func (h *recordHeap[K, V]) Pop() any {
+	last := len(h.items) - 1
+	e := h.items[last]
+	h.items[last] = nil
+	h.items = h.items[:last]
 	e.heapIndex = -1
+	return e
 }
-
-// ---- indexed binary heaps of accounts ----
 
 // share is the dominant share of the bounds of an account using u: the largest of its fractions
 // of the bounds set, or its entries when none is.
@@ -605,82 +594,47 @@ func (s *TimedStorage[K, V]) share(u Cost) float64 {
 	return sh
 }
 
-// acctLess orders heap h: byShare puts the larger share first (ties: the earlier first record),
-// byHead the earlier first record.
-func (s *TimedStorage[K, V]) acctLess(h int, a, b *storageAccount[K, V]) bool {
-	if h == byShare {
-		if a.share != b.share {
-			return a.share > b.share
-		}
-	}
-	return s.less(a.heap[0], b.heap[0])
+// accountHeap is the accounts holding a record, a heap.Interface: by byShare the account to evict
+// from first on top (the larger share, ties: the earlier first record), by byHead the account
+// with the earliest record. Each account keeps its index in pos[by].
+type accountHeap[K comparable, V any] struct {
+	items []*storageAccount[K, V]
+	by    int
+	s     *TimedStorage[K, V]
 }
 
-func (s *TimedStorage[K, V]) acctSwap(h, i, j int) {
-	q := s.acctHeaps[h]
-	q[i], q[j] = q[j], q[i]
-	q[i].pos[h] = i
-	q[j].pos[h] = j
-}
-
-func (s *TimedStorage[K, V]) acctUp(h, i int) bool {
-	q, start := s.acctHeaps[h], i
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !s.acctLess(h, q[i], q[parent]) {
-			break
-		}
-		s.acctSwap(h, i, parent)
-		i = parent
+func (h *accountHeap[K, V]) Len() int { return len(h.items) }
+func (h *accountHeap[K, V]) Less(i, j int) bool {
+	a, b := h.items[i], h.items[j]
+	if h.by == byShare && a.share != b.share {
+		return a.share > b.share
 	}
-	return i < start
+	return h.s.less(a.records.items[0], b.records.items[0])
 }
-
-func (s *TimedStorage[K, V]) acctDown(h, i int) {
-	q := s.acctHeaps[h]
-	for {
-		first, l, r := i, 2*i+1, 2*i+2
-		if l < len(q) && s.acctLess(h, q[l], q[first]) {
-			first = l
-		}
-		if r < len(q) && s.acctLess(h, q[r], q[first]) {
-			first = r
-		}
-		if first == i {
-			return
-		}
-		s.acctSwap(h, i, first)
-		i = first
-	}
+func (h *accountHeap[K, V]) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].pos[h.by], h.items[j].pos[h.by] = i, j
 }
-
-func (s *TimedStorage[K, V]) acctPush(h int, a *storageAccount[K, V]) {
-	a.pos[h] = len(s.acctHeaps[h])
-	s.acctHeaps[h] = append(s.acctHeaps[h], a)
-	s.acctUp(h, a.pos[h])
+func (h *accountHeap[K, V]) Push(x any) {
+	a := x.(*storageAccount[K, V])
+	a.pos[h.by] = len(h.items)
+	h.items = append(h.items, a)
 }
-
-func (s *TimedStorage[K, V]) acctRemove(h int, a *storageAccount[K, V]) {
-	i, last := a.pos[h], len(s.acctHeaps[h])-1
-	if i != last {
-		s.acctSwap(h, i, last)
-	}
-	s.acctHeaps[h][last] = nil
-	s.acctHeaps[h] = s.acctHeaps[h][:last]
-	if i != last && !s.acctUp(h, i) {
-		s.acctDown(h, i)
-	}
-	a.pos[h] = -1
+func (h *accountHeap[K, V]) Pop() any {
+	last := len(h.items) - 1
+	a := h.items[last]
+	h.items[last] = nil
+	h.items = h.items[:last]
+	a.pos[h.by] = -1
+	return a
 }
 
 // acctFix restores a's place in both heaps of accounts after its usage or first record changed.
 func (s *TimedStorage[K, V]) acctFix(a *storageAccount[K, V]) {
-	if len(s.acctHeaps[byShare]) < 2 {
+	if s.acctHeaps[byShare].Len() < 2 {
 		return
 	}
 	for h := range s.acctHeaps {
-		if !s.acctUp(h, a.pos[h]) {
-			s.acctDown(h, a.pos[h])
-		}
+		heap.Fix(&s.acctHeaps[h], a.pos[h])
 	}
 }
