@@ -613,3 +613,104 @@ func BenchmarkLocalStorageStoreFromPeers(b *testing.B) {
 		})
 	}
 }
+
+// The two policies of a full storage where a hivemind peer sees this node differ from hivemind
+// (TimedStorage's documentation), through the wire: STOREs and FINDs of client nodes on a loopNet.
+// hivemind's DHTProtocol keeps its records in an unbounded DHTLocalStorage (only its cache has a
+// maxsize); the comparison is with hivemind's rule for a bounded one at the same bound, which a
+// one-owner TimedStorage reproduces (storage.json, TestFairStorageOneOwnerIsHivemind).
+
+// TestFullStorageKeepsWhatHivemindEvicts: one peer's flood into a full storage evicts that peer's
+// own records first. A FIND still returns the honest peer's record, expiring soonest, that
+// hivemind's earliest-expiration-first rule would have evicted, and no longer returns the
+// flooder's earliest records, which hivemind would have kept.
+func TestFullStorageKeepsWhatHivemindEvicts(t *testing.T) {
+	const bound = 4
+	s := newTestSwarm(t, 1, func(_ int, c *Config) { c.MaxStorageEntries = bound })
+	server := s.nodes[0]
+	honest := s.add(t, Config{ClientMode: true, Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1})
+	flooder := s.add(t, Config{ClientMode: true, Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1})
+	now := s.clock.Now()
+	hivemind := NewTimedStorage(TimedStorageConfig[ID, string]{MaxEntries: bound, Compare: ID.Cmp})
+	store := func(from *Node, key ID, exp float64) {
+		t.Helper()
+		oks, err := from.callStore(t.Context(), server.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: []byte{0x01}, expiration: exp}}, false)
+		if err != nil || !slices.Equal(oks, []bool{true}) {
+			t.Fatalf("store of %x: %v, %v; want store_ok true (as hivemind answers)", key, oks, err)
+		}
+		if ok, err := hivemind.Store(key, "", exp, now); !ok || err != nil {
+			t.Fatalf("hivemind's rule refused %x: %v", key, err)
+		}
+	}
+	found := func(key ID) bool {
+		t.Helper()
+		answers, err := honest.callFind(t.Context(), server.PeerID(), []ID{key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return answers[0].value != nil
+	}
+
+	honestKey := HashID([]byte("honest"))
+	store(honest, honestKey, now+100)
+	var flood []ID
+	for i := range 3 * bound {
+		key := HashID(fmt.Appendf(nil, "flood-%d", i))
+		flood = append(flood, key)
+		store(flooder, key, now+1000+float64(i))
+	}
+	if hivemind.Contains(honestKey, now) || !found(honestKey) {
+		t.Errorf("honest record: hivemind's rule keeps it %v, a FIND finds it %v; want evicted there, found here",
+			hivemind.Contains(honestKey, now), found(honestKey))
+	}
+	if !hivemind.Contains(flood[len(flood)-bound], now) || found(flood[len(flood)-bound]) {
+		t.Errorf("the flooder's earliest surviving record under hivemind's rule is found here")
+	}
+	for _, key := range flood[len(flood)-(bound-1):] {
+		if !found(key) {
+			t.Errorf("the flooder's latest record %x is not found", key)
+		}
+	}
+}
+
+// TestFullStorageRefusesWhatHivemindDrops: a record that a full storage would evict as soon as it
+// is stored (its expiration is the earliest of its owner, the largest account) is refused: the
+// STORE answers store_ok false. hivemind's TimedStorage.store answers True and its
+// _remove_outdated drops the record at once; either way a FIND does not find it, and the records
+// already held stay.
+func TestFullStorageRefusesWhatHivemindDrops(t *testing.T) {
+	const bound = 4
+	s := newTestSwarm(t, 1, func(_ int, c *Config) { c.MaxStorageEntries = bound })
+	server := s.nodes[0]
+	client := s.add(t, Config{ClientMode: true, Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1})
+	now := s.clock.Now()
+	var items []wireItem
+	for i := range bound + 1 {
+		// The last item expires before every other one: stored, it would be the next victim.
+		exp := now + 1000 + float64(i)
+		if i == bound {
+			exp = now + 500
+		}
+		items = append(items, wireItem{key: HashID(fmt.Appendf(nil, "record-%d", i)), tag: []byte(TagRegular), value: []byte{0x01}, expiration: exp})
+	}
+	oks, err := client.callStore(t.Context(), server.PeerID(), items, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, true, true, true, false}; !slices.Equal(oks, want) {
+		t.Fatalf("store_ok = %v, want %v (hivemind: all true, the last dropped at once)", oks, want)
+	}
+	keys := make([]ID, len(items))
+	for i, it := range items {
+		keys[i] = it.key
+	}
+	answers, err := client.callFind(t.Context(), server.PeerID(), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range answers {
+		if (a.value != nil) != (i < bound) {
+			t.Errorf("record %d found = %v, want %v", i, a.value != nil, i < bound)
+		}
+	}
+}

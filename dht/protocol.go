@@ -254,7 +254,9 @@ func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem, inC
 // dictionary (empty subkey tag) stores every subkey and answers their AND (quirk Q2 fixed:
 // hivemind stops at the first rejected subkey). Stored items are charged to the sender's account
 // (LocalStorage's fair eviction: a full storage evicts from the peer holding the largest share); an
-// item stored and evicted later was still answered true, as in hivemind. A request whose fields
+// item stored and evicted later was still answered true, as in hivemind, but an item the full
+// storage would evict at once is answered false, where hivemind answers true and drops it
+// (TimedStorage's documentation). A request whose fields
 // are misaligned or that carries more than MaxRequestItems items is an error.
 func (n *Node) HandleStore(ctx context.Context, from PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
 	if n.isClosed() {

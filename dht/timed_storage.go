@@ -54,7 +54,9 @@ type TimedStorageConfig[K comparable, V any] struct {
 // still re-points the key's expiry tracking); NaN and infinite expirations are refused with an error
 // wrapping ErrInvalidExpiration; and a store that cannot fit the bounds without evicting the record
 // itself is refused with an error wrapping ErrStorageFull instead of being accepted and evicted at
-// once, so a flood beyond the bounds is refused item by item.
+// once, so a flood beyond the bounds is refused item by item. That last one is a deliberate
+// policy, and a peer sees it: a Node answers such an item of a STORE with store_ok false, where
+// hivemind's store returns True and drops the record at once (TestFullStorageRefusesWhatHivemindDrops).
 //
 // # Fair eviction between owners
 //
@@ -67,8 +69,12 @@ type TimedStorageConfig[K comparable, V any] struct {
 // is refused (ErrStorageFull). So a flood from one owner, once it holds the largest share, evicts
 // that owner's own records and never those of an owner holding less, however soon they expire.
 // With one account (every record stored by Store, or all by one owner) this is exactly hivemind's
-// earliest-expiration-first order. Hivemind has no owners: this is a divergence, of eviction
-// order only (which records a full storage keeps; nothing on the wire changes).
+// earliest-expiration-first order. hivemind has no owners, so with several accounts this is a
+// deliberate divergence, and one a peer sees on the wire, since a Node answers FINDs from this
+// storage: a FIND still returns a record that hivemind's rule, at the same bound, would have
+// evicted (a smaller account's record expiring soonest), and no longer returns the flooder's
+// records that hivemind would have kept (TestFullStorageKeepsWhatHivemindEvicts). (hivemind's
+// DHTProtocol does not bound its storage at all, only its cache.)
 //
 // Accounts exist while they hold a record, so there are never more accounts than records; the
 // owner string is kept once per account.
