@@ -110,6 +110,11 @@ type MonitorConfig struct {
 	// OnStep, when set, is called (from Serve's goroutine) with each summary whose step differs from
 	// the previous one's, right after it is logged.
 	OnStep func(Summary)
+	// TargetBatchSize is the run's samples per epoch (the trainers' --target-batch-size), for the
+	// dashboard's ETA to the next epoch. Default DefaultTargetBatchSize.
+	TargetBatchSize int64
+	// Clock gives DHT time (the dashboard's ages and ETA). Default dht.SystemClock.
+	Clock dht.Clock
 	// Logger receives "Step #<n>\tloss = <x>" lines and the rest. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -119,14 +124,21 @@ func (c MonitorConfig) Validate() error {
 	var errs configErrors
 	errs.negative("RefreshPeriod", c.RefreshPeriod)
 	errs.negative("RPCTimeout", c.RPCTimeout)
+	if c.TargetBatchSize < 0 {
+		errs.bad("TargetBatchSize", "negative (%d)", c.TargetBatchSize)
+	}
 	return errs.err()
 }
 
 // Monitor is albert's training monitor: every RefreshPeriod it reads "<run_id>_metrics" with
 // latest=True, aggregates every trainer's metrics and, when the latest step changed, logs
-// "Step #<n>\tloss = <x>" with the number of alive peers, samples and performance.
+// "Step #<n>\tloss = <x>" with the number of alive peers, samples and performance. For its
+// dashboard (Dashboard, DashboardHandler) it also keeps each new step's figures, reads the run's
+// progress reports ("<run_id>_progress") and, when client also reports its worker's peers (a
+// Stats method like ipc.Client's: albert.Node has it), tells Go workers from hivemind (Python)
+// peers by the agent version they announced.
 //
-// Contract: Serve is called once; Refresh and Latest are safe for concurrent use.
+// Contract: Serve is called once; Refresh, Latest and Dashboard are safe for concurrent use.
 type Monitor struct {
 	cfg    MonitorConfig
 	client dht.Client
@@ -134,6 +146,7 @@ type Monitor struct {
 
 	mu     sync.Mutex
 	latest Summary // of the last read that found metrics (AlivePeers > 0); zero before
+	board  board   // what the dashboard shows beyond latest
 }
 
 // NewMonitor returns a monitor reading through client. It does no I/O.
@@ -155,6 +168,12 @@ func NewMonitor(client dht.Client, cfg MonitorConfig) (*Monitor, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.TargetBatchSize == 0 {
+		cfg.TargetBatchSize = DefaultTargetBatchSize
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = dht.SystemClock{}
 	}
 	return &Monitor{cfg: cfg, client: client, key: MetricsKey(cfg.RunID)}, nil
 }
@@ -211,6 +230,12 @@ func (m *Monitor) Serve(ctx context.Context) error {
 			}
 		default:
 			m.cfg.Logger.Debug("peer is still alive", "found", found)
+		}
+		if found {
+			m.noteStep(s)
+		}
+		if err == nil {
+			m.readProgress(ctx)
 		}
 		select {
 		case <-ctx.Done():

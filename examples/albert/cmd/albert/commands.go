@@ -45,15 +45,22 @@ func withDuration(ctx context.Context, d time.Duration) (context.Context, contex
 
 const monitorAbout = `The training monitor (albert's run_training_monitor.py): starts a DHT node with the run's
 validators, prints its multiaddrs, and every --refresh-period reads <run-id>_metrics with latest=True;
-when the latest step changes it logs "Step #<n>  loss = <x>" with alive peers, samples and performance.`
+when the latest step changes it logs "Step #<n>  loss = <x>" with alive peers, samples and performance.
+With --http it serves a dashboard: the step, the loss curve, samples per second, the trainers (Go or
+Python) with their last report, and the ETA of the next epoch.`
 
 func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("monitor", monitorAbout, stderr)
 	var common commonFlags
 	common.register(fs)
 	refresh := cli.PositiveDuration(fs, "refresh-period", albert.DefaultMonitorRefresh, "time between two reads of the metrics")
+	httpAddr := httpFlag(fs)
+	target := fs.Int64("target-batch-size", albert.DefaultTargetBatchSize, "the run's samples per epoch (the trainers'), for the dashboard's ETA")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
+	}
+	if *target <= 0 {
+		return cli.Usagef("--target-batch-size must be positive")
 	}
 	logger, workerLogger := common.loggers(stderr)
 	node, err := albert.StartNode(ctx, common.nodeConfig("monitor", workerLogger))
@@ -62,10 +69,15 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer stopNode(node)
 	printMaddrs(stdout, node, common.runID)
-	m, err := albert.NewMonitor(node, albert.MonitorConfig{RunID: common.runID, RefreshPeriod: *refresh, Logger: logger})
+	m, err := albert.NewMonitor(node, albert.MonitorConfig{RunID: common.runID, RefreshPeriod: *refresh, TargetBatchSize: *target, Logger: logger})
 	if err != nil {
 		return err
 	}
+	stop, err := serveDashboard(*httpAddr, m, stdout, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return m.Serve(ctx)
 }
 
@@ -109,7 +121,8 @@ func runTrainer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 const demoAbout = `A whole run on loopback in one go: a monitor (the first peer) and --trainers trainers, each with
 its own DHT worker process, joined through the monitor's address. Trainer i runs at
 --samples-per-second × (1 + i/4). Watch the monitor's "Step #<n>  loss = <x>" lines; stop with Ctrl-C
-(or --duration): trainers leave their progress tombstones and a final summary is printed.`
+(or --duration): trainers leave their progress tombstones and a final summary is printed. --http serves
+the monitor's dashboard.`
 
 // demoTrainerDefaults make epochs of a few seconds.
 var demoTrainerDefaults = trainerDefaults{
@@ -127,6 +140,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	trainers := fs.Int("trainers", 3, "number of trainers")
 	refresh := cli.PositiveDuration(fs, "refresh-period", time.Second, "the monitor's time between two reads of the metrics")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
+	httpAddr := httpFlag(fs)
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
@@ -150,11 +164,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer stopNode(monitorNode)
 	printMaddrs(stdout, monitorNode, common.runID)
 	monitor, err := albert.NewMonitor(monitorNode, albert.MonitorConfig{
-		RunID: common.runID, RefreshPeriod: *refresh, Logger: logger.With("peer", "monitor"),
+		RunID: common.runID, RefreshPeriod: *refresh, TargetBatchSize: tf.targetBatchSize,
+		Logger: logger.With("peer", "monitor"),
 	})
 	if err != nil {
 		return err
 	}
+	stop, err := serveDashboard(*httpAddr, monitor, stdout, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	nodeCfg := common.nodeConfig("", workerLogger)
 	nodeCfg.InitialPeers = append(nodeCfg.InitialPeers, monitorNode.Maddrs()...)
