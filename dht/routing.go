@@ -68,7 +68,7 @@ func (c RoutingConfig) withDefaults() RoutingConfig {
 // outnumber a bucket's slots several times over. Like hivemind, the peer → node map keeps an old
 // peer's entry when a node re-announces itself under a new peer (until that node is deleted through
 // the new peer, or another node claims the old peer), and the table holds one peer under several
-// node IDs if it is told to (vectors/routing.json, case peer_id_changes). The Node never tells it
+// node IDs if it is told to (as hivemind's does; see vectors/routing.json). The Node never tells it
 // to: it keeps at most one node ID per peer and deletes an ID only through the peer holding it
 // (Node.updateRoutingTable).
 type RoutingTable struct {
