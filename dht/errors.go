@@ -18,6 +18,12 @@ var (
 	ErrInvalidArgument = errors.New("dht: invalid argument")
 	// ErrNoResponse: a remote peer did not answer an RPC (timeout, reset, EOF, dial failure).
 	ErrNoResponse = errors.New("dht: peer did not respond")
+	// ErrNoAddress: an RPC could not be sent because no address is known for the peer (peer routing
+	// found none): nothing reached the peer, which may be fine. A Transport returns it instead of
+	// ErrNoResponse; the node never bans a peer for it (a ban is for a peer that failed to answer,
+	// not for the node's own missing knowledge). The node's results report such a call as
+	// unanswered: their errors wrap both sentinels.
+	ErrNoAddress = errors.New("dht: no address known for peer")
 	// ErrBootstrapFailed: none of the initial peers answered a validated ping.
 	ErrBootstrapFailed = errors.New("dht: bootstrap failed")
 	// ErrValidation: a validated ping found the peer unable to reach us, or its clock too far off.

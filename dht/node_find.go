@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -126,6 +127,12 @@ func (n *Node) lookup(ctx context.Context, p lookupParams) (map[ID]traverseResul
 // callFindWithBlacklist is callFind that skips banned peers (without counting a failure), bans a
 // peer that does not answer, unbans one that does, and drops banned peers from the neighbours
 // returned (hivemind's _call_find_with_blacklist). ok is false when there is no answer.
+//
+// A call that never reached the peer is not the peer's failure and bans nothing: our own context
+// ended first (peerFailed), or no address is known for the peer (ErrNoAddress). Banning for the
+// latter, as hivemind does for every failed call, makes a fresh node whose peer routing is not
+// ready yet ban every peer its first lookups learn of for BlacklistTime, and store to its initial
+// peer alone (issue 13).
 func (n *Node) callFindWithBlacklist(ctx context.Context, peer PeerID, keys []ID) ([]findAnswer, bool) {
 	n.mu.Lock()
 	banned := n.blacklist.isBanned(peer, n.now())
@@ -138,7 +145,7 @@ func (n *Node) callFindWithBlacklist(ctx context.Context, peer PeerID, keys []ID
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err != nil {
-		if n.peerFailed(ctx) {
+		if n.peerFailed(ctx) && !errors.Is(err, ErrNoAddress) {
 			n.blacklist.registerFailure(peer, now)
 		}
 		return nil, false

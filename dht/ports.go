@@ -16,8 +16,10 @@ type PeerID string
 //
 // Contract: every method is safe for concurrent use; ctx bounds the whole call (dial, send, receive),
 // and cancelling it aborts the call. A nil error means the peer answered with a well-formed response
-// message; any failure to get one (dial, timeout, reset, EOF, a remote handler error) is an error that
-// wraps ErrNoResponse. The request is not retained or modified; the response is owned by the caller.
+// message. A call that could not be sent because no address is known for the peer (the Transport
+// resolves peer IDs to addresses itself) is an error that wraps ErrNoAddress; any other failure to
+// get a response (dial, timeout, reset, EOF, a remote handler error) is an error that wraps
+// ErrNoResponse. The request is not retained or modified; the response is owned by the caller.
 type Transport interface {
 	Ping(ctx context.Context, peer PeerID, req *dhtpb.PingRequest) (*dhtpb.PingResponse, error)
 	Store(ctx context.Context, peer PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error)
