@@ -9,7 +9,17 @@
 // transport; Noise and TLS; yamux; a kad DHT (/ipfs/kad/1.0.0, server mode by default, no default
 // bootstrap peers) as the routing of a routed host, so a call to a peer known only by its ID resolves
 // its addresses; resource and connection managers sized by Config.Limits. Initial peers are dialled
-// concurrently and New fails only when none answers. Close tears everything down.
+// concurrently and New fails only when none answers; it returns once those it reached are usable for
+// peer routing (identified, and in kad's routing table when they serve kad). Close tears everything
+// down.
+//
+// # Peer IDs without addresses
+//
+// hivemind's rpc_find answers name peers by ID alone, so most calls of a DHT lookup dial a peer whose
+// address the host must find: the peerstore, then the kad DHT (retried once after seeding its routing
+// table from the connected peers if it was empty), then the peers that named it (NoteReferrals; each
+// is sent a kad FIND_NODE for the peer). When all fail the call fails with ErrNoAddress: nothing was
+// sent to the peer, which is not the same as a peer that did not answer.
 //
 // # Handle names
 //

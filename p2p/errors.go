@@ -11,6 +11,11 @@ var (
 	ErrIdentity = errors.New("p2p: unusable identity")
 	// ErrBootstrap: none of the initial peers could be reached; the text names each peer and why.
 	ErrBootstrap = errors.New("p2p: no initial peer reachable")
+	// ErrNoAddress: a peer known by its ID alone could not be dialled because peer routing found no
+	// address for it (the kad DHT, then the peers that named it; see Host.NoteReferrals). The peer
+	// itself may be fine: nothing was sent to it. Distinct from a peer that was dialled and did not
+	// answer.
+	ErrNoAddress = errors.New("p2p: no address known for peer")
 	// ErrClosed: the host has been closed.
 	ErrClosed = errors.New("p2p: host closed")
 	// ErrHandlerExists: a handler is already registered under this handle name.

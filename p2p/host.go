@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -32,6 +33,8 @@ type Host struct {
 	log *slog.Logger
 	lh  host.Host
 	kad *kaddht.IpfsDHT // nil when wrapping a host that has no DHT (mocknet tests)
+	// resolver is lh's peer routing (resolve.go); nil when wrapping a host without one (mocknet).
+	resolver *resolver
 
 	// ctx is the host's lifetime: every handler's context derives from it and Close cancels it. It is
 	// stored because handlers outlive the calls that registered them.
@@ -50,7 +53,9 @@ type Host struct {
 // New builds and starts a host from cfg: identity, listeners, transports (TCP always, QUIC when a quic-v1
 // listen address is given, relay), Noise and TLS, yamux, the resource and connection managers, and the
 // kad DHT as routing (see newLibp2pHost for what runs and what does not); then it connects to
-// cfg.InitialPeers concurrently. It fails when cfg is invalid,
+// cfg.InitialPeers concurrently and returns once the peers it reached are usable for peer routing
+// (identified, and in the kad routing table when they serve kad), so the first call to a peer
+// known by its ID alone can be resolved through them. It fails when cfg is invalid,
 // when the identity is unusable, or when initial peers are given and none of them can be reached
 // (ErrBootstrap, naming each peer and why); partial failures are logged. ctx bounds the bootstrap only.
 func New(ctx context.Context, cfg Config) (_ *Host, err error) {
@@ -70,11 +75,12 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err != nil {
 		return nil, errors.Join(err, rm.Close())
 	}
-	lh, kad, err := newLibp2pHost(cfg, key, rm, cm)
+	lh, res, err := newLibp2pHost(cfg, key, rm, cm)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
-	h := wrapHost(lh, kad, cfg)
+	h := wrapHost(lh, res.kad, cfg)
+	h.resolver = res
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, h.Close())
@@ -132,9 +138,8 @@ func wantsQUIC(listen []string) bool {
 	return false
 }
 
-// connectInitialPeers connects to every initial peer concurrently within cfg.BootstrapTimeout. Their
-// addresses are kept permanently in the peerstore and their connections protected from trimming. It
-// fails only when peers are given and none is reached; then the kad DHT is bootstrapped.
+// connectInitialPeers connects to every initial peer concurrently within cfg.BootstrapTimeout (see
+// connectInitial). It fails only when peers are given and none is reached.
 func (h *Host) connectInitialPeers(ctx context.Context, addrs []string) error {
 	if len(addrs) == 0 {
 		return nil
@@ -169,16 +174,12 @@ func (h *Host) connectInitialPeers(ctx context.Context, addrs []string) error {
 	if len(failures) == len(infos) {
 		return fmt.Errorf("%w: %w", ErrBootstrap, errors.Join(failures...))
 	}
-	if h.kad != nil {
-		if err := h.kad.Bootstrap(h.ctx); err != nil {
-			h.log.Warn("kad dht bootstrap failed", "err", err)
-		}
-	}
 	return nil
 }
 
 // connectInitial connects to an initial peer: its addresses are kept permanently in the peerstore
-// and, once connected, the connection is protected from trimming.
+// and, once connected, the connection is protected from trimming and the peer made usable for
+// peer routing (routingReady).
 func (h *Host) connectInitial(ctx context.Context, info peer.AddrInfo) error {
 	if info.ID == h.ID() {
 		return errors.New("is this host itself")
@@ -188,7 +189,40 @@ func (h *Host) connectInitial(ctx context.Context, info peer.AddrInfo) error {
 		return err
 	}
 	h.Protect(info.ID, initialPeerTag)
+	h.routingReady(ctx, info.ID)
 	return nil
+}
+
+// routingReady makes a connected peer usable for peer routing before bootstrap goes on: it waits
+// (bounded) for the peer's identify exchange and, when the peer serves the kad DHT, adds it to kad's
+// routing table and bootstraps kad from it. Without this the table fills only asynchronously (kad
+// admits a peer after identify and a query of its own), and the node's first lookups, which dial
+// the peers named in rpc_find answers by their IDs alone, would find kad's table empty. A peer that
+// does not serve kad is only logged: peer routing then relies on the resolver's other sources.
+func (h *Host) routingReady(ctx context.Context, p PeerID) {
+	if h.resolver == nil {
+		return
+	}
+	if h.resolver.seed(ctx, []peer.ID{p}) == 0 {
+		h.log.Debug("initial peer is not a kad DHT server; it cannot resolve peer IDs for this host", "peer", p.String())
+		return
+	}
+	if err := h.kad.Bootstrap(h.ctx); err != nil {
+		h.log.Warn("kad dht bootstrap failed", "err", err)
+	}
+}
+
+// NoteReferrals records that referrer named peers, as a hivemind rpc_find answer names peers by
+// their IDs without addresses. When one of them is later dialled by its ID alone and the kad DHT
+// finds no address for it, the host asks referrer, which knows it, having just named it (see
+// resolver). The host keeps the last few referrers of each of the last 4096 peers noted; this host
+// and referrer itself are skipped. A host without peer routing (a mocknet test host) ignores it.
+func (h *Host) NoteReferrals(referrer PeerID, peers []PeerID) {
+	if h.resolver == nil {
+		return
+	}
+	self := h.ID()
+	h.resolver.refs.note(referrer, slices.DeleteFunc(slices.Clone(peers), func(p PeerID) bool { return p == self }))
 }
 
 // ParsePeerAddr returns the peer ID of a full multiaddr ending in /p2p/<peer id> with a transport

@@ -47,7 +47,8 @@ import (
 //   - identify (with observed-address discovery) and ping, served by the basic host;
 //   - AutoNAT v1 as a client only, for the reachability that DHTModeAuto follows (forced by
 //     Config.Reachability);
-//   - the kad DHT (/ipfs/kad/1.0.0) as the routing of a routed host;
+//   - the kad DHT (/ipfs/kad/1.0.0) for peer routing, through a resolver (resolve.go) that also asks
+//     the peers that named a peer, as the routing of a routed host;
 //   - no metrics, hole punching, auto-relay or NAT port mapping.
 //
 // libp2p.New itself is not used: its package links the WebRTC, WebTransport and WebSocket transports
@@ -55,8 +56,9 @@ import (
 // took a third of a worker process's idle RSS (the executable's pages touched by package initialisation)
 // and more CPU at start.
 //
-// rm and cm are owned by the returned host, and released on error.
-func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnManager) (_ host.Host, _ *kaddht.IpfsDHT, err error) {
+// rm and cm are owned by the returned host, and released on error. The resolver (and its kad DHT)
+// is the host's routing; the host does not close it: Host.Close closes the kad DHT first.
+func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnManager) (_ host.Host, _ *resolver, err error) {
 	// Everything built so far, released in reverse order on error. Once the basic host exists it owns
 	// the swarm, the peerstore and both managers.
 	var undo []func() error
@@ -192,7 +194,8 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 	if quicConns != nil {
 		closers = append(closers, quicConns.Close)
 	}
-	return &closableHost{RoutedHost: routed.Wrap(bh, kad), after: closers}, kad, nil
+	res := newResolver(bh, bh.IDService(), kad, cfg.Logger.With("peer_id", id.String()))
+	return &closableHost{RoutedHost: routed.Wrap(bh, res), after: closers}, res, nil
 }
 
 // closableHost is the routed host plus what the basic host does not close itself.
