@@ -30,8 +30,17 @@
 //
 // # Errors
 //
-// Every failed Transport call returns an error wrapping dht.ErrNoResponse and, with %w, its cause
-// from package p2p (p2p.ErrProtocolNotSupported for a peer that does not serve DHTProtocol,
-// *p2p.RemoteError for a remote handler error, p2p.ErrNoReply, the context's error, a dial error) or
-// ErrInvalidPeerID.
+// A Transport call to a peer that could not be dialled because peer routing found no address for it
+// returns an error wrapping dht.ErrNoAddress and p2p.ErrNoAddress: nothing reached the peer, so the
+// node does not hold it against the peer. Every other failed call returns an error wrapping
+// dht.ErrNoResponse and, with %w, its cause from package p2p (p2p.ErrProtocolNotSupported for a peer
+// that does not serve DHTProtocol, *p2p.RemoteError for a remote handler error, p2p.ErrNoReply, the
+// context's error, a dial error) or ErrInvalidPeerID.
+//
+// # Peer addresses
+//
+// An rpc_find answer names peers by ID, without addresses (hivemind's protocol), so most calls of a
+// lookup dial a peer by its ID alone, which the host resolves (p2p.Host: the kad DHT, then the peers
+// that named it). Transport.Find notes every answer's peers as referred by the peer that answered
+// (p2p.Host.NoteReferrals) for that purpose.
 package dhtrpc

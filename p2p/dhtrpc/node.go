@@ -25,8 +25,9 @@ type NodeOptions struct {
 	// WrapTransport, if set, is called once, before dht.New, with the Transport over the host; the
 	// node sends every RPC (bootstrap, lookups, stores, pings, refresh) through the Transport it
 	// returns, which must be non-nil, safe for concurrent use, and keep dht.Transport's contract
-	// (return when ctx is done; failures wrap dht.ErrNoResponse, which the node's blacklist and
-	// routing table rely on).
+	// (return when ctx is done; failures wrap dht.ErrNoResponse, or dht.ErrNoAddress when the peer
+	// could not be dialled for want of an address, which the node's blacklist and routing table
+	// rely on).
 	WrapTransport func(dht.Transport) dht.Transport
 	// WrapHandler, if set, is called once, after dht.New and before Serve, with the node; the
 	// Handler it returns (non-nil, safe for concurrent use) is served as DHTProtocol instead of the
