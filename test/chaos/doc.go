@@ -66,6 +66,12 @@
 //     itself (plus the RPC timeouts that follow the tick).
 //   - link-faults: 200 ms added to every DHT RPC, then two workers whose DHT handlers stall past the
 //     RPC timeout: gets and stores through the others still succeed.
+//   - fresh-clients (TestFreshClients), 24 (200): issue 13's one-shot store: a fresh client-mode
+//     node (new host) bootstraps from one in-process gateway node of a 4-worker swarm over a jittery
+//     QUIC link, stores at once with 5 replicas and gets with Latest. The peers of its first rpc_find
+//     answers (IDs without addresses) must be resolved while its host may still be admitting the
+//     gateway to the kad DHT: a store short of 5 replicas, a get that misses and a record the
+//     workers cannot return count as lost.
 //   - soak (TestSoakNoGrowth), 15 s (10 min): load and kills; this process's goroutines, fds and heap
 //     and a never-killed worker's fds and RSS are compared before and after (figures printed).
 //

@@ -1,0 +1,365 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/ipc"
+	"github.com/hivemind-go/hivemind/p2p"
+	"github.com/hivemind-go/hivemind/p2p/dhtrpc"
+	"github.com/hivemind-go/hivemind/proto/dhtpb"
+	"github.com/hivemind-go/hivemind/test/chaos/report"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// freshReplicas is the replication of the fresh-clients scenario: the swarm (4 workers and the
+// gateway) has exactly as many nodes, so one replica missed is one store short.
+const freshReplicas = 5
+
+// freshRPCTimeout bounds each RPC of a fresh client: a liveness margin for a loaded machine under
+// -race. The failure the scenario is about comes at once, not at a deadline.
+const freshRPCTimeout = 10 * time.Second
+
+// TestFreshClients is issue 13's one-shot store against a supervised swarm: fresh client-mode nodes
+// (a new host each time, as `supervisor store --initial-peers <one node>` makes) join through one
+// gateway node over a jittery link, store at once with 5 replicas and get with Latest. rpc_find
+// answers name the workers by peer ID alone, so each newcomer's first lookups resolve them through
+// peer routing while its host may still be admitting the gateway to the kad DHT. A store short of
+// its replicas, a get that finds nothing and a record the workers cannot return afterwards count as
+// lost. Rounds: 24, or 200 with HIVEMIND_LONG=1.
+func TestFreshClients(t *testing.T) {
+	s := seed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rounds := 24
+	if long() {
+		rounds = 200
+	}
+	sw := startSwarm(ctx, t, swarmConfig{Workers: 4, DHT: ipc.DHTParams{NumReplicas: freshReplicas}})
+	gw := startGateway(ctx, t, sw, s)
+	tl, led := newTally(), &ledger{}
+	var (
+		mu            sync.Mutex
+		short, missed int
+		examples      []string // the first short stores and missed gets
+		wg            sync.WaitGroup
+		sem           = make(chan struct{}, 2) // two newcomers at a time
+		runID         = newRunID()
+		storeDeadline = 4 * freshRPCTimeout // bootstrap, a lookup, then the stores
+		getDeadline   = 4 * freshRPCTimeout
+	)
+	for i := range rounds {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			key := dht.MustKey(fmt.Sprintf("fresh-%s-%d", runID, i))
+			r := gw.freshRound(ctx, key, i, storeDeadline, getDeadline)
+			tl.note("fresh Store", r.storeErr, r.storeTook, storeDeadline)
+			if r.storeErr != nil {
+				return
+			}
+			tl.note("fresh Get", r.getErr, r.getTook, getDeadline)
+			if r.accepted > 0 {
+				led.add(record{key: key, value: mustPack(i), how: fmt.Sprintf("fresh client %d (%d replicas)", i, r.accepted)})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if r.accepted < freshReplicas {
+				short++
+				examples = append(examples, fmt.Sprintf("round %d: %d replicas of %d; failed finds: %v", i, r.accepted, freshReplicas, r.failures))
+			}
+			if r.getErr == nil && !r.found {
+				missed++
+				examples = append(examples, fmt.Sprintf("round %d: the get found nothing", i))
+			}
+		})
+	}
+	wg.Wait()
+	v := verifyRecords(ctx, sw, led.all(), rand.New(rand.NewPCG(s, 21)), 3, tl)
+
+	c := tl.snapshot()
+	row := report.Row{
+		Scenario:         "chaos/fresh-clients",
+		Runs:             rounds,
+		Calls:            c.calls,
+		FailedAsExpected: c.typed,
+		Hung:             c.hung,
+		Unclear:          c.untyped,
+		Lost:             short + missed + v.Lost,
+		Restarts:         sw.restarts(),
+		PeakMemory:       sw.mem.peakRSS(),
+		MemoryKind:       "rss",
+		Notes: fmt.Sprintf("seed=%d swarm=%d replicas=%d short-stores=%d missed-gets=%d unreadable=%d %s",
+			s, sw.pool.Len()+1, freshReplicas, short, missed, v.Lost, tl.sentinelSummary()),
+	}
+	recordRow(t, row)
+	for _, ex := range append(examples[:min(len(examples), 5)], c.examples...) {
+		t.Log(ex)
+	}
+	if !row.OK() {
+		t.Errorf("hung=%d unclear=%d lost=%d (short stores %d, missed gets %d, unreadable %q), all must be 0",
+			row.Hung, row.Unclear, row.Lost, short, missed, v.LostKeys)
+	}
+}
+
+// gateway is an in-process DHT node of the swarm that newcomers bootstrap from, reached through a
+// jittery link.
+type gateway struct {
+	node   *dhtrpc.Node
+	peer   dht.PeerID
+	linkMA string // the gateway behind the link, as newcomers dial it
+}
+
+// startGateway joins a DHT node (kad server, TCP and QUIC) to the swarm's workers and puts a
+// jitterLink (seeded) in front of its QUIC address.
+func startGateway(ctx context.Context, t *testing.T, sw *swarm, seed uint64) *gateway {
+	t.Helper()
+	discard := slog.New(slog.DiscardHandler)
+	var maddrs []string
+	var peers []dht.PeerID
+	for _, st := range sw.pool.Status().Slots {
+		maddrs = append(maddrs, st.Maddrs...)
+		id, err := p2p.ParsePeerID(st.PeerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, dhtrpc.PeerIDFromP2P(id))
+	}
+	host, err := p2p.New(ctx, p2p.Config{
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, InitialPeers: maddrs, Logger: discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.Close() })
+	node, err := dhtrpc.NewNode(ctx, host, dht.Config{NumReplicas: freshReplicas, InitialPeers: peers, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	var quic *net.UDPAddr
+	for _, a := range host.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+			continue
+		}
+		port, _ := a.ValueForProtocol(ma.P_UDP)
+		if quic, err = net.ResolveUDPAddr("udp", "127.0.0.1:"+port); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if quic == nil {
+		t.Fatalf("gateway has no QUIC address: %v", host.Addrs())
+	}
+	link, err := newJitterLink(quic, 100*time.Millisecond, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(link.close)
+	return &gateway{
+		node:   node,
+		peer:   dhtrpc.PeerIDFromP2P(host.ID()),
+		linkMA: fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1/p2p/%s", link.port(), host.ID()),
+	}
+}
+
+// freshResult is what one newcomer saw.
+type freshResult struct {
+	accepted           int
+	found              bool
+	storeErr, getErr   error
+	storeTook, getTook time.Duration
+	failures           []string // the newcomer's failed rpc_find calls
+}
+
+// freshRound starts a newcomer bootstrapped from the gateway alone, stores value under key with freshReplicas
+// replicas at once, reads it back with Latest, and closes the newcomer.
+func (g *gateway) freshRound(ctx context.Context, key dht.Key, value int, storeDeadline, getDeadline time.Duration) freshResult {
+	discard := slog.New(slog.DiscardHandler)
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, storeDeadline)
+	defer cancel()
+	fail := func(err error) freshResult { return freshResult{storeErr: err, storeTook: time.Since(start)} }
+	host, err := p2p.New(sctx, p2p.Config{
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, DHTMode: p2p.DHTModeClient,
+		InitialPeers: []string{g.linkMA}, Logger: discard,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("%w: newcomer host: %w", dht.ErrBootstrapFailed, err))
+	}
+	defer func() { _ = host.Close() }()
+	failures := &findFailures{}
+	node, err := dhtrpc.NewNodeWith(sctx, host, dht.Config{
+		ClientMode: true, NumReplicas: freshReplicas, InitialPeers: []dht.PeerID{g.peer},
+		WaitTimeout: freshRPCTimeout, Logger: discard,
+	}, dhtrpc.NodeOptions{WrapTransport: func(tr dht.Transport) dht.Transport { return &findFailureLog{Transport: tr, log: failures} }})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = node.Close() }()
+	res, err := node.Store(sctx, dht.StoreItem{Key: key, Value: value, Expiration: exp()})
+	r := freshResult{storeErr: err, storeTook: time.Since(start)}
+	if err != nil {
+		return r
+	}
+	for _, rep := range res.Replicas {
+		if rep.Accepted {
+			r.accepted++
+		}
+	}
+	gctx, gcancel := context.WithTimeout(ctx, getDeadline)
+	defer gcancel()
+	start = time.Now()
+	got, err := node.Get(gctx, key, dht.GetOptions{Latest: true})
+	r.getErr, r.getTook = err, time.Since(start)
+	r.found = err == nil && got != nil && string(got.Value) == string(mustPack(value))
+	r.failures = failures.all()
+	return r
+}
+
+// findFailureLog records a newcomer's failed rpc_find calls (the report of a short store).
+type findFailureLog struct {
+	dht.Transport
+	log *findFailures
+}
+
+func (t *findFailureLog) Find(ctx context.Context, p dht.PeerID, r *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
+	resp, err := t.Transport.Find(ctx, p, r)
+	if err != nil {
+		t.log.add(err)
+	}
+	return resp, err
+}
+
+type findFailures struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (f *findFailures) add(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.errs) < 8 {
+		f.errs = append(f.errs, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+}
+
+func (f *findFailures) all() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.errs...)
+}
+
+// jitterLink is a loopback UDP relay in front of one QUIC address: it forwards every datagram in
+// each direction after its own random delay (most up to a millisecond, one in two up to spike
+// more; seeded), so the streams of one QUIC connection (identify, a kad query, a DHT RPC) overtake
+// each other, as on a congested path.
+type jitterLink struct {
+	front  *net.UDPConn
+	target *net.UDPAddr
+	spike  time.Duration
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	upstreams map[string]*net.UDPConn // newcomer address → its own socket towards target
+}
+
+func newJitterLink(target *net.UDPAddr, spike time.Duration, seed uint64) (*jitterLink, error) {
+	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	l := &jitterLink{
+		front: front, target: target, spike: spike, done: make(chan struct{}),
+		rng: rand.New(rand.NewPCG(seed, 17)), upstreams: make(map[string]*net.UDPConn),
+	}
+	l.wg.Go(l.serveFront)
+	return l, nil
+}
+
+func (l *jitterLink) port() int { return l.front.LocalAddr().(*net.UDPAddr).Port }
+
+func (l *jitterLink) delay() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := time.Duration(l.rng.Int64N(int64(time.Millisecond)))
+	if l.rng.IntN(2) == 0 {
+		d += time.Duration(l.rng.Int64N(int64(l.spike)))
+	}
+	return d
+}
+
+// later sends a copy of b with send after a random delay, unless the link closes first.
+func (l *jitterLink) later(b []byte, send func([]byte)) {
+	b = append([]byte(nil), b...)
+	l.wg.Go(func() {
+		select {
+		case <-time.After(l.delay()):
+			send(b)
+		case <-l.done:
+		}
+	})
+}
+
+func (l *jitterLink) serveFront() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := l.front.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if up, err := l.upstream(from); err == nil {
+			l.later(buf[:n], func(b []byte) { _, _ = up.Write(b) })
+		}
+	}
+}
+
+// upstream returns the socket relaying from's datagrams to the target, starting it on first use.
+func (l *jitterLink) upstream(from *net.UDPAddr) (*net.UDPConn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if up, ok := l.upstreams[from.String()]; ok {
+		return up, nil
+	}
+	if l.upstreams == nil {
+		return nil, net.ErrClosed
+	}
+	up, err := net.DialUDP("udp", nil, l.target)
+	if err != nil {
+		return nil, err
+	}
+	l.upstreams[from.String()] = up
+	l.wg.Go(func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			l.later(buf[:n], func(b []byte) { _, _ = l.front.WriteToUDP(b, from) })
+		}
+	})
+	return up, nil
+}
+
+func (l *jitterLink) close() {
+	l.mu.Lock()
+	close(l.done)
+	ups := l.upstreams
+	l.upstreams = nil
+	l.mu.Unlock()
+	_ = l.front.Close()
+	for _, up := range ups {
+		_ = up.Close()
+	}
+	l.wg.Wait()
+}
