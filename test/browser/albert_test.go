@@ -36,6 +36,7 @@ type dashboardDoc struct {
 // and that the trainers are listed as Go peers with their last report.
 func TestAlbertDashboard(t *testing.T) {
 	ctx := newBrowser(t)
+	albertBin := binary(t, "examples/albert/cmd/albert")
 	demo := start(t, albertBin, "demo", "--trainers", "2", "--http", "127.0.0.1:0", "--refresh-period", "500ms",
 		"--target-batch-size", "512")
 	line := demo.waitLine(t, "Dashboard: ", 2*time.Minute)

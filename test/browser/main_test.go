@@ -20,17 +20,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Binaries built once by TestMain.
+// binDir holds the binaries the suite builds (on first use, after a browser was found); TestMain
+// removes it.
 var (
-	supervisorBin string
-	albertBin     string
+	binDir    string
+	buildOnce sync.Once
+	buildErr  error
 )
 
 // browserCandidates are the Debian packages' binaries, in order of preference.
 var browserCandidates = []string{"chromium-headless-shell", "chromium", "chromium-browser", "google-chrome"}
-
-// testTimeout bounds each test; generous for a loaded 2-core machine.
-const testTimeout = 4 * time.Minute
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hivemind-browser-bin-")
@@ -38,23 +37,30 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		for _, b := range []struct {
-			out *string
-			pkg string
-		}{{&supervisorBin, "cmd/supervisor"}, {&albertBin, "examples/albert/cmd/albert"}} {
-			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
-			cmd := exec.Command("go", "build", "-o", *b.out, "./"+b.pkg)
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binary returns the path of a binary of the repository (cmd/supervisor or
+// examples/albert/cmd/albert), building them all once.
+func binary(t *testing.T, pkg string) string {
+	t.Helper()
+	pkgs := []string{"cmd/supervisor", "examples/albert/cmd/albert"}
+	buildOnce.Do(func() {
+		for _, p := range pkgs {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, filepath.Base(p)), "./"+p)
 			cmd.Dir = repoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.pkg, err, out)
-				return 1
+				buildErr = fmt.Errorf("go build %s: %w\n%s", p, err, out)
+				return
 			}
 		}
-		return m.Run()
-	}()
-	os.Exit(code)
+	})
+	require.NoError(t, buildErr)
+	require.Contains(t, pkgs, pkg)
+	return filepath.Join(binDir, filepath.Base(pkg))
 }
 
 // repoRoot is the folder holding go.mod, found from the package directory.

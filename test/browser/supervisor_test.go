@@ -79,6 +79,7 @@ func plotJS(slot, kind string) string {
 // supervisor to see the page say it is unreachable. Screenshots of each state are saved.
 func TestSupervisorPage(t *testing.T) {
 	ctx := newBrowser(t)
+	supervisorBin := binary(t, "cmd/supervisor")
 	sup := start(t, supervisorBin, "run", "--workers", "3", "--state-dir", t.TempDir(),
 		"--admin-addr", "127.0.0.1:0", "--health-interval", "1s")
 	first := sup.waitLine(t, "Status page: ", time.Minute)
