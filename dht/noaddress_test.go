@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,5 +118,69 @@ func TestNoAddressIsItsOwnError(t *testing.T) {
 	_, err = node.callFind(t.Context(), s.nodes[1].PeerID(), []ID{RandomID()})
 	if !errors.Is(err, ErrNoAddress) || !errors.Is(err, ErrNoResponse) {
 		t.Errorf("callFind error %v: want it to wrap ErrNoAddress and ErrNoResponse", err)
+	}
+}
+
+// switchableTransport fails calls to one peer with err once failing is set, as a Transport whose
+// peer forgot its address (or stopped answering) after it was added to the routing table.
+type switchableTransport struct {
+	unreachableTransport
+	failing *atomic.Bool
+}
+
+func (t switchableTransport) Find(ctx context.Context, to PeerID, req *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
+	if t.failing.Load() {
+		return t.unreachableTransport.Find(ctx, to, req)
+	}
+	return t.unreachableTransport.Transport.Find(ctx, to, req)
+}
+
+// TestNoAddressKeepsTheRoutingTable: a call that could not be sent for want of an address does not
+// evict the peer from the routing table, as an unanswered call does (hivemind's
+// update_routing_table(responded=False)).
+func TestNoAddressKeepsTheRoutingTable(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		wantInTable bool
+	}{
+		{name: "no address known", err: ErrNoAddress, wantInTable: true},
+		{name: "did not respond", err: ErrNoResponse, wantInTable: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestSwarm(t, 2, nil)
+			target := s.nodes[1]
+			const self = PeerID("fresh")
+			failing := new(atomic.Bool)
+			tr := switchableTransport{
+				unreachableTransport: unreachableTransport{Transport: s.net.endpoint(self), peer: target.PeerID(), err: tt.err},
+				failing:              failing,
+			}
+			node, err := New(Config{Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1}, self, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = node.Close() })
+			if _, err := node.callFind(t.Context(), target.PeerID(), []ID{RandomID()}); err != nil {
+				t.Fatal(err)
+			}
+			inTable := func() bool {
+				node.mu.Lock()
+				defer node.mu.Unlock()
+				_, in := node.table.PeerByID(target.NodeID())
+				return in
+			}
+			if !inTable() {
+				t.Fatal("an answering peer was not added to the routing table")
+			}
+			failing.Store(true)
+			if _, err := node.callFind(t.Context(), target.PeerID(), []ID{RandomID()}); !errors.Is(err, tt.err) {
+				t.Fatalf("callFind: %v, want %v", err, tt.err)
+			}
+			if in := inTable(); in != tt.wantInTable {
+				t.Errorf("in the routing table after the failure: %v, want %v", in, tt.wantInTable)
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package dht
 
 import (
 	"context"
-	"errors"
 	"math"
 	"slices"
 	"sync"
@@ -128,8 +127,8 @@ func (n *Node) lookup(ctx context.Context, p lookupParams) (map[ID]traverseResul
 // peer that does not answer, unbans one that does, and drops banned peers from the neighbours
 // returned (hivemind's _call_find_with_blacklist). ok is false when there is no answer.
 //
-// A call that never reached the peer is not the peer's failure and bans nothing: our own context
-// ended first (peerFailed), or no address is known for the peer (ErrNoAddress). Banning for the
+// A call that never reached the peer is not the peer's failure and bans nothing (peerFailed): our
+// own context ended first, or no address is known for the peer (ErrNoAddress). Banning for the
 // latter, as hivemind does for every failed call, makes a fresh node whose peer routing is not
 // ready yet ban every peer its first lookups learn of for BlacklistTime, and store to its initial
 // peer alone (issue 13).
@@ -145,7 +144,7 @@ func (n *Node) callFindWithBlacklist(ctx context.Context, peer PeerID, keys []ID
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err != nil {
-		if n.peerFailed(ctx) && !errors.Is(err, ErrNoAddress) {
+		if n.peerFailed(ctx, err) {
 			n.blacklist.registerFailure(peer, now)
 		}
 		return nil, false

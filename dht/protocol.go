@@ -46,11 +46,13 @@ func rpc[Req, Resp any](ctx context.Context, n *Node, kind rpcKind, peer PeerID,
 	return resp, nil
 }
 
-// peerFailed reports whether a failed call is the peer's fault: it is not when our own context
-// (the caller's, or the node's lifetime) ended first. Only the peer's faults evict it from the
-// routing table and ban it.
-func (n *Node) peerFailed(ctx context.Context) bool {
-	return ctx.Err() == nil && n.lifetime.Err() == nil
+// peerFailed reports whether a call that failed with err is the peer's fault: it is not when our
+// own context (the caller's, or the node's lifetime) ended first, nor when the call never left
+// because no address is known for the peer (ErrNoAddress: our missing knowledge, e.g. a fresh node
+// whose peer routing is not ready yet). Only the peer's faults evict it from the routing table and
+// ban it.
+func (n *Node) peerFailed(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && n.lifetime.Err() == nil && !errors.Is(err, ErrNoAddress)
 }
 
 // parseNodeInfo returns the node ID a NodeInfo carries; ok is false for a missing or empty one
@@ -78,7 +80,7 @@ func (n *Node) callPing(ctx context.Context, peer PeerID, validate, strict bool)
 	resp, err := rpc(ctx, n, rpcPing, peer, req, n.tr.Ping)
 	responded := n.now()
 	if err != nil {
-		if n.peerFailed(ctx) {
+		if n.peerFailed(ctx, err) {
 			n.updateRoutingTable(nil, peer, false)
 		}
 		return ID{}, err
@@ -235,7 +237,7 @@ func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem, inC
 	}
 	resp, err := rpc(ctx, n, rpcStore, peer, req, n.tr.Store)
 	if err != nil {
-		if n.peerFailed(ctx) {
+		if n.peerFailed(ctx, err) {
 			n.updateRoutingTable(nil, peer, false)
 		}
 		return nil, err
@@ -334,7 +336,7 @@ func (n *Node) callFind(ctx context.Context, peer PeerID, keys []ID) ([]findAnsw
 	}
 	resp, err := rpc(ctx, n, rpcFind, peer, req, n.tr.Find)
 	if err != nil {
-		if n.peerFailed(ctx) {
+		if n.peerFailed(ctx, err) {
 			n.updateRoutingTable(nil, peer, false)
 		}
 		return nil, err
