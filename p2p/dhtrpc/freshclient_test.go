@@ -16,6 +16,7 @@ import (
 	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/p2p"
 	"github.com/hivemind-go/hivemind/proto/dhtpb"
+	"github.com/hivemind-go/hivemind/test/jitterlink"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 )
@@ -26,13 +27,13 @@ import (
 // refresh: it reaches them only by resolving the peer IDs that rpc_find answers carry (without
 // addresses, as in hivemind) through peer routing.
 type freshSwarm struct {
-	entryMA  string // the entry's address behind a jitterLink (what newcomers dial)
+	entryMA  string // the entry's address behind a jitterlink.Link (what newcomers dial)
 	entryID  dht.PeerID
 	replicas int
 }
 
 // newFreshSwarm starts size DHT nodes on loopback: node 0 is the entry peer, every other node
-// bootstraps from it directly. Newcomers reach the entry through a jitterLink (delays up to spike,
+// bootstraps from it directly. Newcomers reach the entry through a jitterlink.Link (delays up to spike,
 // seeded), so the rounds of a test meet different interleavings of a newcomer's first lookups with
 // its host's admission of the entry to the kad DHT (identify, then a kad query of its own).
 func newFreshSwarm(t *testing.T, size int, seed uint64, spike time.Duration) *freshSwarm {
@@ -53,7 +54,9 @@ func newFreshSwarm(t *testing.T, size int, seed uint64, spike time.Duration) *fr
 		if i == 0 {
 			sw.entryID = PeerIDFromP2P(h.ID())
 			direct = h.VisibleMaddrs()[0].String()
-			link := newJitterLink(t, quicAddr(t, h), spike, seed)
+			link, err := jitterlink.New(quicAddr(t, h), spike, seed)
+			require.NoError(t, err)
+			t.Cleanup(link.Close)
 			sw.entryMA = fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1/p2p/%s", link.Port(), h.ID())
 		}
 		n, err := NewNode(t.Context(), h, dcfg)
@@ -210,122 +213,6 @@ func TestFreshClientsReachEveryReplica(t *testing.T) {
 		}
 	}
 	t.Logf("%d rounds: %d stores short of %d replicas, %d gets missed", rounds, short, want, missed)
-}
-
-// jitterLink is a loopback UDP relay in front of one QUIC address: it forwards every datagram in
-// each direction after its own random delay, so datagrams overtake each other and the streams of
-// one QUIC connection (an identify exchange, a kad query, a DHT RPC) see different latencies, as on a
-// congested path. Most datagrams wait up to a millisecond; one in spikeOdds waits spike more. The
-// delays are seeded. Closed at the end of the test.
-type jitterLink struct {
-	front  *net.UDPConn // faces the newcomers
-	target *net.UDPAddr
-	spike  time.Duration
-	done   chan struct{}
-	wg     sync.WaitGroup
-
-	mu        sync.Mutex
-	rng       *rand.Rand
-	upstreams map[string]*net.UDPConn // newcomer address → its own socket towards target
-}
-
-const spikeOdds = 2
-
-// newJitterLink relays 127.0.0.1:<port>/udp to target.
-func newJitterLink(t *testing.T, target *net.UDPAddr, spike time.Duration, seed uint64) *jitterLink {
-	t.Helper()
-	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	l := &jitterLink{
-		front: front, target: target, spike: spike, done: make(chan struct{}),
-		rng: rand.New(rand.NewPCG(seed, 17)), upstreams: make(map[string]*net.UDPConn),
-	}
-	l.wg.Go(l.serveFront)
-	t.Cleanup(l.close)
-	return l
-}
-
-// Port is the relay's UDP port.
-func (l *jitterLink) Port() int { return l.front.LocalAddr().(*net.UDPAddr).Port }
-
-func (l *jitterLink) delay() time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	d := time.Duration(l.rng.Int64N(int64(time.Millisecond)))
-	if l.rng.IntN(spikeOdds) == 0 {
-		d += time.Duration(l.rng.Int64N(int64(l.spike)))
-	}
-	return d
-}
-
-// later sends b with send after a random delay, unless the link closes first.
-func (l *jitterLink) later(b []byte, send func([]byte)) {
-	b = append([]byte(nil), b...)
-	l.wg.Go(func() {
-		select {
-		case <-time.After(l.delay()):
-			send(b)
-		case <-l.done:
-		}
-	})
-}
-
-func (l *jitterLink) serveFront() {
-	buf := make([]byte, 64<<10)
-	for {
-		n, from, err := l.front.ReadFromUDP(buf)
-		if err != nil {
-			return
-		}
-		up, err := l.upstream(from)
-		if err != nil {
-			continue
-		}
-		l.later(buf[:n], func(b []byte) { _, _ = up.Write(b) })
-	}
-}
-
-// upstream returns the socket relaying from's datagrams to the target, starting it on first use.
-func (l *jitterLink) upstream(from *net.UDPAddr) (*net.UDPConn, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if up, ok := l.upstreams[from.String()]; ok {
-		return up, nil
-	}
-	select {
-	case <-l.done:
-		return nil, net.ErrClosed
-	default:
-	}
-	up, err := net.DialUDP("udp", nil, l.target)
-	if err != nil {
-		return nil, err
-	}
-	l.upstreams[from.String()] = up
-	l.wg.Go(func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := up.Read(buf)
-			if err != nil {
-				return
-			}
-			l.later(buf[:n], func(b []byte) { _, _ = l.front.WriteToUDP(b, from) })
-		}
-	})
-	return up, nil
-}
-
-func (l *jitterLink) close() {
-	l.mu.Lock()
-	close(l.done)
-	ups := l.upstreams
-	l.upstreams = nil
-	l.mu.Unlock()
-	_ = l.front.Close()
-	for _, up := range ups {
-		_ = up.Close()
-	}
-	l.wg.Wait()
 }
 
 // quicAddr is h's QUIC listen address.

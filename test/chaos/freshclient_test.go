@@ -17,6 +17,7 @@ import (
 	"github.com/hivemind-go/hivemind/p2p/dhtrpc"
 	"github.com/hivemind-go/hivemind/proto/dhtpb"
 	"github.com/hivemind-go/hivemind/test/chaos/report"
+	"github.com/hivemind-go/hivemind/test/jitterlink"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -119,7 +120,7 @@ type gateway struct {
 }
 
 // startGateway joins a DHT node (kad server, TCP and QUIC) to the swarm's workers and puts a
-// jitterLink (seeded) in front of its QUIC address.
+// jitterlink.Link (seeded) in front of its QUIC address.
 func startGateway(ctx context.Context, t *testing.T, sw *swarm, seed uint64) *gateway {
 	t.Helper()
 	discard := slog.New(slog.DiscardHandler)
@@ -158,15 +159,15 @@ func startGateway(ctx context.Context, t *testing.T, sw *swarm, seed uint64) *ga
 	if quic == nil {
 		t.Fatalf("gateway has no QUIC address: %v", host.Addrs())
 	}
-	link, err := newJitterLink(quic, 100*time.Millisecond, seed)
+	link, err := jitterlink.New(quic, 100*time.Millisecond, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(link.close)
+	t.Cleanup(link.Close)
 	return &gateway{
 		node:   node,
 		peer:   dhtrpc.PeerIDFromP2P(host.ID()),
-		linkMA: fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1/p2p/%s", link.port(), host.ID()),
+		linkMA: fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1/p2p/%s", link.Port(), host.ID()),
 	}
 }
 
@@ -255,111 +256,4 @@ func (f *findFailures) all() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.errs...)
-}
-
-// jitterLink is a loopback UDP relay in front of one QUIC address: it forwards every datagram in
-// each direction after its own random delay (most up to a millisecond, one in two up to spike
-// more; seeded), so the streams of one QUIC connection (identify, a kad query, a DHT RPC) overtake
-// each other, as on a congested path.
-type jitterLink struct {
-	front  *net.UDPConn
-	target *net.UDPAddr
-	spike  time.Duration
-	done   chan struct{}
-	wg     sync.WaitGroup
-
-	mu        sync.Mutex
-	rng       *rand.Rand
-	upstreams map[string]*net.UDPConn // newcomer address → its own socket towards target
-}
-
-func newJitterLink(target *net.UDPAddr, spike time.Duration, seed uint64) (*jitterLink, error) {
-	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	l := &jitterLink{
-		front: front, target: target, spike: spike, done: make(chan struct{}),
-		rng: rand.New(rand.NewPCG(seed, 17)), upstreams: make(map[string]*net.UDPConn),
-	}
-	l.wg.Go(l.serveFront)
-	return l, nil
-}
-
-func (l *jitterLink) port() int { return l.front.LocalAddr().(*net.UDPAddr).Port }
-
-func (l *jitterLink) delay() time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	d := time.Duration(l.rng.Int64N(int64(time.Millisecond)))
-	if l.rng.IntN(2) == 0 {
-		d += time.Duration(l.rng.Int64N(int64(l.spike)))
-	}
-	return d
-}
-
-// later sends a copy of b with send after a random delay, unless the link closes first.
-func (l *jitterLink) later(b []byte, send func([]byte)) {
-	b = append([]byte(nil), b...)
-	l.wg.Go(func() {
-		select {
-		case <-time.After(l.delay()):
-			send(b)
-		case <-l.done:
-		}
-	})
-}
-
-func (l *jitterLink) serveFront() {
-	buf := make([]byte, 64<<10)
-	for {
-		n, from, err := l.front.ReadFromUDP(buf)
-		if err != nil {
-			return
-		}
-		if up, err := l.upstream(from); err == nil {
-			l.later(buf[:n], func(b []byte) { _, _ = up.Write(b) })
-		}
-	}
-}
-
-// upstream returns the socket relaying from's datagrams to the target, starting it on first use.
-func (l *jitterLink) upstream(from *net.UDPAddr) (*net.UDPConn, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if up, ok := l.upstreams[from.String()]; ok {
-		return up, nil
-	}
-	if l.upstreams == nil {
-		return nil, net.ErrClosed
-	}
-	up, err := net.DialUDP("udp", nil, l.target)
-	if err != nil {
-		return nil, err
-	}
-	l.upstreams[from.String()] = up
-	l.wg.Go(func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := up.Read(buf)
-			if err != nil {
-				return
-			}
-			l.later(buf[:n], func(b []byte) { _, _ = l.front.WriteToUDP(b, from) })
-		}
-	})
-	return up, nil
-}
-
-func (l *jitterLink) close() {
-	l.mu.Lock()
-	close(l.done)
-	ups := l.upstreams
-	l.upstreams = nil
-	l.mu.Unlock()
-	_ = l.front.Close()
-	for _, up := range ups {
-		_ = up.Close()
-	}
-	l.wg.Wait()
 }
