@@ -326,6 +326,26 @@ type Stats struct {
 	// Sent, Failed and Served count outgoing RPCs, the outgoing RPCs that got no answer, and
 	// incoming requests handled, per RPC.
 	Sent, Failed, Served RPCCounts
+	// Gets and Stores measure the node's GetMany (and Get) and StoreMany (and Store) calls that
+	// returned without an error.
+	Gets, Stores OpCounts
+}
+
+// OpCounts measure one kind of caller-facing operation: how many completed, and the network work
+// they did. A reader takes the difference of two snapshots for an interval; for one operation alone
+// (nothing else of its kind running), Rounds times a round trip is the least time its RPCs could
+// have taken: its critical path.
+type OpCounts struct {
+	// Ops counts the operations.
+	Ops uint64
+	// Rounds sums the sequential RPC rounds of the operations: for each, the longest chain of its
+	// RPCs in which every call was sent only after the previous one had answered (or failed),
+	// among the calls completed by the time the operation returned. Calls sent side by side share a
+	// round; an operation answered from the local storage made 0 rounds.
+	Rounds uint64
+	// RPCs counts the RPCs the operations sent: their lookups' FINDs, sent or still sent after the
+	// operation returned, and their STOREs to replicas.
+	RPCs uint64
 }
 
 // RPCCounts counts the three DHT RPCs.
@@ -342,8 +362,68 @@ const (
 	numRPCKinds
 )
 
+type opKind int
+
+const (
+	opGet opKind = iota
+	opStore
+	numOpKinds
+)
+
 type nodeCounters struct {
 	sent, failed, served [numRPCKinds]atomic.Uint64
+	ops                  [numOpKinds]struct{ ops, rounds, rpcs atomic.Uint64 }
+}
+
+// opDone counts an operation of kind that completed with trace's rounds.
+func (c *nodeCounters) opDone(kind opKind, trace *opTrace, rounds int) {
+	o := &c.ops[kind]
+	o.ops.Add(1)
+	o.rounds.Add(uint64(rounds))
+	if trace != nil {
+		o.rpcs.Add(trace.rpcs.Load())
+	}
+}
+
+func (c *nodeCounters) opCounts(kind opKind) OpCounts {
+	o := &c.ops[kind]
+	return OpCounts{Ops: o.ops.Load(), Rounds: o.rounds.Load(), RPCs: o.rpcs.Load()}
+}
+
+// opTrace follows the RPCs of one caller-facing operation (OpCounts): how many it sent, and the
+// deepest round among those completed. A nil *opTrace (background work) records nothing. Safe for
+// concurrent use.
+type opTrace struct {
+	rounds atomic.Int64
+	rpcs   atomic.Uint64
+}
+
+// sent counts one RPC.
+func (t *opTrace) sent() {
+	if t != nil {
+		t.rpcs.Add(1)
+	}
+}
+
+// completed notes that an RPC of round r has answered or failed.
+func (t *opTrace) completed(r int) {
+	if t == nil {
+		return
+	}
+	for {
+		cur := t.rounds.Load()
+		if int64(r) <= cur || t.rounds.CompareAndSwap(cur, int64(r)) {
+			return
+		}
+	}
+}
+
+// deepest is the deepest round completed so far.
+func (t *opTrace) deepest() int {
+	if t == nil {
+		return 0
+	}
+	return int(t.rounds.Load())
 }
 
 func countsOf(c *[numRPCKinds]atomic.Uint64) RPCCounts {
@@ -368,6 +448,8 @@ func (n *Node) Stats() Stats {
 	s.Sent = countsOf(&n.stats.sent)
 	s.Failed = countsOf(&n.stats.failed)
 	s.Served = countsOf(&n.stats.served)
+	s.Gets = n.stats.opCounts(opGet)
+	s.Stores = n.stats.opCounts(opStore)
 	return s
 }
 

@@ -82,6 +82,9 @@ type lookupParams struct {
 	onValue func(query ID, v *foundValue, source ID) (stop bool)
 	// found is traverseParams.found.
 	found func(query ID, nearest []ID, visited map[ID]struct{})
+	// trace, when set, counts the FINDs sent and notes the round of each as it completes, before
+	// onValue sees its answer.
+	trace *opTrace
 }
 
 // lookup runs traverse over the network: getNeighbors is a blacklist-aware FIND.
@@ -96,12 +99,12 @@ func (n *Node) lookup(ctx context.Context, p lookupParams) (map[ID]traverseResul
 		queriesPerCall: max(1, p.queriesPerCall),
 		skip:           []ID{n.id},
 		found:          p.found,
-		getNeighbors: func(ctx context.Context, node ID, queries []ID) map[ID]neighborReply {
+		getNeighbors: func(ctx context.Context, node ID, queries []ID, round int) map[ID]neighborReply {
 			peer, ok := p.book.get(node)
 			if !ok {
 				return nil
 			}
-			answers, ok := n.callFindWithBlacklist(ctx, peer, queries)
+			answers, ok := n.callFindWithBlacklist(ctx, peer, queries, p.trace, round)
 			if !ok {
 				return nil
 			}
@@ -131,15 +134,18 @@ func (n *Node) lookup(ctx context.Context, p lookupParams) (map[ID]traverseResul
 // own context ended first, or no address is known for the peer (ErrNoAddress). Banning for the
 // latter, as hivemind does for every failed call, makes a fresh node whose peer routing is not
 // ready yet ban every peer its first lookups learn of for BlacklistTime, and store to its initial
-// peer alone (issue 13).
-func (n *Node) callFindWithBlacklist(ctx context.Context, peer PeerID, keys []ID) ([]findAnswer, bool) {
+// peer alone (issue 13). trace (may be nil) counts the call when it is sent and notes its round
+// when it completes.
+func (n *Node) callFindWithBlacklist(ctx context.Context, peer PeerID, keys []ID, trace *opTrace, round int) ([]findAnswer, bool) {
 	n.mu.Lock()
 	banned := n.blacklist.isBanned(peer, n.now())
 	n.mu.Unlock()
 	if banned {
 		return nil, false
 	}
+	trace.sent()
 	answers, err := n.callFind(ctx, peer, keys)
+	trace.completed(round)
 	now := n.now()
 	n.mu.Lock()
 	defer n.mu.Unlock()

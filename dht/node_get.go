@@ -51,10 +51,12 @@ func (n *Node) GetMany(ctx context.Context, keys []Key, opts GetOptions) ([]*Res
 	}
 	states, stop := n.search(ids, sufficient, false)
 	byID := make(map[ID]*Result, len(states))
+	rounds := 0
 	for _, st := range states {
 		select {
 		case <-st.done:
 			byID[st.key] = st.result
+			rounds = max(rounds, st.rounds)
 		case <-ctx.Done():
 			stop()
 			return nil, ctx.Err()
@@ -69,6 +71,11 @@ func (n *Node) GetMany(ctx context.Context, keys []Key, opts GetOptions) ([]*Res
 	for i, k := range keys {
 		out[i] = byID[k.ID()]
 	}
+	var trace *opTrace
+	if len(states) > 0 {
+		trace = states[0].trace
+	}
+	n.stats.opDone(opGet, trace, rounds)
 	return out, nil
 }
 
@@ -77,14 +84,19 @@ func (n *Node) GetMany(ctx context.Context, keys []Key, opts GetOptions) ([]*Res
 // what they found so far. Once every state is done the lookup may still await FIND answers in
 // flight (their routing-table updates are worth having); it then ends on its own, on a goroutine
 // the node tracks. isRefresh marks a cache refresh: the local cache is not a candidate, a found
-// value is always cached, and no further refresh is scheduled.
+// value is always cached, and no further refresh is scheduled. The states of a caller's search
+// (not a refresh) share one opTrace, and each notes its rounds when it finishes.
 func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchState, context.CancelFunc) {
+	var trace *opTrace
+	if !isRefresh {
+		trace = &opTrace{}
+	}
 	states := make([]*searchState, len(ids))
 	byID := make(map[ID]*searchState, len(ids))
 	for i, id := range ids {
 		states[i] = &searchState{
 			key: id, sufficient: sufficient, isRefresh: isRefresh, validator: n.cfg.Validator, now: n.now,
-			done: make(chan struct{}),
+			done: make(chan struct{}), trace: trace,
 		}
 		byID[id] = states[i]
 	}
@@ -140,6 +152,7 @@ func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchSt
 			beam:           n.cfg.BucketSize,
 			queriesPerCall: min(int(math.Sqrt(float64(len(unfinished)))), n.cfg.ChunkSize),
 			book:           book,
+			trace:          trace,
 			onValue: func(key ID, v *foundValue, source ID) bool {
 				st := byID[key]
 				n.offer(st, v, source)
@@ -234,6 +247,8 @@ type searchState struct {
 	validator  RecordValidator
 	now        func() float64
 	done       chan struct{} // closed when finished
+	trace      *opTrace      // the search's RPCs (nil for a cache refresh)
+	rounds     int           // the trace's deepest round when the search finished
 
 	mu         sync.Mutex
 	finished   bool
@@ -291,6 +306,7 @@ func (st *searchState) finishLocked() bool {
 		return false
 	}
 	st.finished = true
+	st.rounds = st.trace.deepest()
 	if st.found {
 		st.result = st.value.result(st.key, st.expiration, st.validator, st.now())
 	}

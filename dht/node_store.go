@@ -57,13 +57,16 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 	ctx, cancel := n.withLifetime(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	trace := &opTrace{}
 	_, err = n.lookup(ctx, lookupParams{
 		queries:        order,
 		beam:           max(n.cfg.BucketSize, n.cfg.NumReplicas),
 		queriesPerCall: int(math.Sqrt(float64(len(order)))),
 		book:           book,
+		trace:          trace,
 		found: func(key ID, nearest []ID, _ map[ID]struct{}) {
-			wg.Go(func() { n.storeKey(ctx, key, nearest, groups[key], book, results) })
+			after := trace.deepest()
+			wg.Go(func() { n.storeKey(ctx, key, nearest, groups[key], book, results, trace, after) })
 		},
 	})
 	wg.Wait()
@@ -76,6 +79,7 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 	if err != nil {
 		return nil, err
 	}
+	n.stats.opDone(opStore, trace, trace.deepest())
 	return results, nil
 }
 
@@ -140,8 +144,10 @@ func encodeValue(v any) ([]byte, error) {
 }
 
 // storeKey stores one key's items at its nearest nodes (hivemind's on_found). It runs on its own
-// goroutine; results[i] is written only for this key's items.
-func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []storeItem, book *peerBook, results []StoreResult) {
+// goroutine; results[i] is written only for this key's items. trace counts the STOREs; the first
+// ones follow the lookup's round after, a replacement follows the failure it replaces.
+func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []storeItem, book *peerBook, results []StoreResult,
+	trace *opTrace, after int) {
 	candidates := slices.DeleteFunc(slices.Clone(nearest), func(id ID) bool { return id == n.id })
 	candidates = append(candidates, n.id)
 	slices.SortFunc(candidates, func(a, b ID) int { return a.Xor(key).Cmp(b.Xor(key)) })
@@ -151,10 +157,11 @@ func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []store
 	}
 
 	type reply struct {
-		node ID
-		peer PeerID
-		oks  []bool
-		err  error
+		node  ID
+		peer  PeerID
+		oks   []bool
+		err   error
+		round int
 	}
 	record := func(r reply) {
 		for i, it := range items {
@@ -183,15 +190,19 @@ func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []store
 				continue
 			}
 			pending++
+			round := after + 1
+			trace.sent()
 			go func() {
 				oks, err := n.callStore(ctx, peer, wire, false)
-				replies <- reply{node: node, peer: peer, oks: oks, err: err}
+				trace.completed(round)
+				replies <- reply{node: node, peer: peer, oks: oks, err: err, round: round}
 			}()
 		}
 		if pending == 0 {
 			break
 		}
 		r := <-replies
+		after = max(after, r.round)
 		pending--
 		if r.err == nil {
 			successes++

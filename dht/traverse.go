@@ -23,8 +23,11 @@ type traverseParams struct {
 	skip []ID
 	// getNeighbors asks peer for the neighbours of each query. It runs on its own goroutine,
 	// possibly concurrently with other calls, and must return when ctx is done. A query missing
-	// from the answer counts as "no neighbours, do not stop".
-	getNeighbors func(ctx context.Context, peer ID, queries []ID) map[ID]neighborReply
+	// from the answer counts as "no neighbours, do not stop". round is the call's place on the
+	// traversal's critical path: 1 for a call sent before any answer came back, else one more
+	// than the deepest round among the answers (or failures) received before it was sent, so a
+	// call of round r waited for a chain of r-1 earlier calls, one after another.
+	getNeighbors func(ctx context.Context, peer ID, queries []ID, round int) map[ID]neighborReply
 	// found, when set, is called exactly once for every query that finishes, the moment it does,
 	// with its nearest nodes (nearest first, at most beamSize) and the nodes it visited (a set the
 	// callee may keep). It runs on the traversal goroutine: it must not block (start a goroutine
@@ -62,9 +65,11 @@ func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, err
 	type answer struct {
 		queries []ID
 		reply   map[ID]neighborReply
+		round   int
 	}
 	answers := make(chan answer, p.numWorkers)
 	inflight := 0
+	deepest := 0 // the deepest round answered so far
 	for {
 		for t.unfinished > 0 && inflight < p.numWorkers {
 			peer, batch, wait := t.next(inflight > 0)
@@ -75,8 +80,9 @@ func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, err
 				continue
 			}
 			inflight++
+			round := deepest + 1
 			go func() {
-				answers <- answer{queries: batch, reply: p.getNeighbors(callCtx, peer, batch)}
+				answers <- answer{queries: batch, reply: p.getNeighbors(callCtx, peer, batch, round), round: round}
 			}()
 		}
 		if inflight == 0 {
@@ -85,6 +91,7 @@ func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, err
 		select {
 		case a := <-answers:
 			inflight--
+			deepest = max(deepest, a.round)
 			if t.unfinished > 0 {
 				t.apply(a.queries, a.reply)
 			}

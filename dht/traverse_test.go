@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // kademliaGraph is a small network for traversal tests: every node knows up to k nodes per
@@ -55,7 +56,7 @@ func nearestOf(set []ID, q ID, k int) []ID {
 	return s[:min(k, len(s))]
 }
 
-func (g *kademliaGraph) getNeighbors(_ context.Context, peer ID, queries []ID) map[ID]neighborReply {
+func (g *kademliaGraph) getNeighbors(_ context.Context, peer ID, queries []ID, _ int) map[ID]neighborReply {
 	out := make(map[ID]neighborReply, len(queries))
 	for _, q := range queries {
 		out[q] = neighborReply{neighbors: nearestOf(g.known[peer], q, g.k)}
@@ -199,8 +200,8 @@ func TestTraverseStop(t *testing.T) {
 	stopped := false
 	_, err := traverse(t.Context(), traverseParams{
 		queries: []ID{stopQ, otherQ}, initial: g.nodes[:5], beamSize: 10, numWorkers: 1, queriesPerCall: 2,
-		getNeighbors: func(ctx context.Context, peer ID, queries []ID) map[ID]neighborReply {
-			out := g.getNeighbors(ctx, peer, queries)
+		getNeighbors: func(ctx context.Context, peer ID, queries []ID, round int) map[ID]neighborReply {
+			out := g.getNeighbors(ctx, peer, queries, round)
 			mu.Lock()
 			defer mu.Unlock()
 			for _, q := range queries {
@@ -238,7 +239,7 @@ func TestTraverseCancel(t *testing.T) {
 		go func() {
 			_, err := traverse(ctx, traverseParams{
 				queries: []ID{randID(rng)}, initial: g.nodes[:8], beamSize: 8, numWorkers: 4, queriesPerCall: 1,
-				getNeighbors: func(ctx context.Context, peer ID, queries []ID) map[ID]neighborReply {
+				getNeighbors: func(ctx context.Context, peer ID, queries []ID, _ int) map[ID]neighborReply {
 					started <- struct{}{}
 					<-ctx.Done()
 					return nil
@@ -259,4 +260,70 @@ func TestTraverseCancel(t *testing.T) {
 			t.Errorf("found called %d times for a cancelled search", found)
 		}
 	})
+}
+
+// TestTraverseRounds: each call's round is its place on the critical path. A chain of nodes, each
+// knowing only the next, is walked one call after another whatever the number of workers; nodes
+// all known from the start are called NumWorkers at a time, a new call joining the next round as
+// soon as an answer of the current one is in. Every call takes the same (virtual) second.
+func TestTraverseRounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	nodes := make([]ID, 8)
+	for i := range nodes {
+		nodes[i] = randID(rng)
+	}
+	chain := func(_ context.Context, peer ID, queries []ID, _ int) map[ID]neighborReply {
+		i := slices.Index(nodes, peer)
+		if i+1 == len(nodes) {
+			return nil
+		}
+		out := map[ID]neighborReply{}
+		for _, q := range queries {
+			out[q] = neighborReply{neighbors: []ID{nodes[i+1]}}
+		}
+		return out
+	}
+	silent := func(context.Context, ID, []ID, int) map[ID]neighborReply { return nil }
+	tests := []struct {
+		name       string
+		initial    []ID
+		numWorkers int
+		neighbors  func(context.Context, ID, []ID, int) map[ID]neighborReply
+		want       []int // the rounds of the calls, sorted
+	}{
+		{name: "chain, one worker", initial: nodes[:1], numWorkers: 1, neighbors: chain,
+			want: []int{1, 2, 3, 4, 5, 6, 7, 8}},
+		{name: "chain, four workers", initial: nodes[:1], numWorkers: 4, neighbors: chain,
+			want: []int{1, 2, 3, 4, 5, 6, 7, 8}},
+		{name: "all known, four workers", initial: nodes, numWorkers: 4, neighbors: silent,
+			want: []int{1, 1, 1, 1, 2, 2, 2, 2}},
+		{name: "all known, eight workers", initial: nodes, numWorkers: 8, neighbors: silent,
+			want: []int{1, 1, 1, 1, 1, 1, 1, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var mu sync.Mutex
+				var rounds []int
+				_, err := traverse(t.Context(), traverseParams{
+					queries: []ID{randID(rng)}, initial: tc.initial, beamSize: len(nodes), numWorkers: tc.numWorkers,
+					queriesPerCall: 1,
+					getNeighbors: func(ctx context.Context, peer ID, queries []ID, round int) map[ID]neighborReply {
+						mu.Lock()
+						rounds = append(rounds, round)
+						mu.Unlock()
+						time.Sleep(time.Second)
+						return tc.neighbors(ctx, peer, queries, round)
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				slices.Sort(rounds)
+				if !slices.Equal(rounds, tc.want) {
+					t.Errorf("rounds %v, want %v", rounds, tc.want)
+				}
+			})
+		})
+	}
 }
