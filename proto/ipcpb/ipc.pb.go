@@ -2179,8 +2179,11 @@ type StatsResponse struct {
 	// Resident set size of the worker process, in bytes (0 when unknown).
 	RssBytes uint64 `protobuf:"varint,11,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
 	// Bytes of heap in use (Go runtime).
-	HeapBytes     uint64 `protobuf:"varint,12,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
-	Goroutines    uint32 `protobuf:"varint,13,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	HeapBytes  uint64 `protobuf:"varint,12,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	Goroutines uint32 `protobuf:"varint,13,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// The node's own get and store operations (every caller's, the parent's included), with the
+	// network work they did.
+	DhtOps        []*DHTOpCounter `protobuf:"bytes,14,rep,name=dht_ops,json=dhtOps,proto3" json:"dht_ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2306,6 +2309,89 @@ func (x *StatsResponse) GetGoroutines() uint32 {
 	return 0
 }
 
+func (x *StatsResponse) GetDhtOps() []*DHTOpCounter {
+	if x != nil {
+		return x.DhtOps
+	}
+	return nil
+}
+
+// DHTOpCounter measures one kind of the node's get or store operations (dht.OpCounts), cumulative
+// over the worker's lifetime. For one operation alone, rounds times a round trip is the least time
+// its RPCs could take.
+type DHTOpCounter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "get" (get and get_many) or "store" (store and store_many).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Operations completed without an error.
+	Ops uint64 `protobuf:"varint,2,opt,name=ops,proto3" json:"ops,omitempty"`
+	// Sum of their sequential RPC rounds: for each, the longest chain of its RPCs sent one after
+	// another, each once the previous one had answered or failed.
+	Rounds uint64 `protobuf:"varint,3,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	// RPCs they sent (lookups' FINDs, STOREs to replicas).
+	Rpcs          uint64 `protobuf:"varint,4,opt,name=rpcs,proto3" json:"rpcs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHTOpCounter) Reset() {
+	*x = DHTOpCounter{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHTOpCounter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHTOpCounter) ProtoMessage() {}
+
+func (x *DHTOpCounter) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHTOpCounter.ProtoReflect.Descriptor instead.
+func (*DHTOpCounter) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DHTOpCounter) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DHTOpCounter) GetOps() uint64 {
+	if x != nil {
+		return x.Ops
+	}
+	return 0
+}
+
+func (x *DHTOpCounter) GetRounds() uint64 {
+	if x != nil {
+		return x.Rounds
+	}
+	return 0
+}
+
+func (x *DHTOpCounter) GetRpcs() uint64 {
+	if x != nil {
+		return x.Rpcs
+	}
+	return 0
+}
+
 type AddPeersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Multiaddrs of peers to join, each ending in /p2p/<peer id>.
@@ -2316,7 +2402,7 @@ type AddPeersRequest struct {
 
 func (x *AddPeersRequest) Reset() {
 	*x = AddPeersRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2414,7 @@ func (x *AddPeersRequest) String() string {
 func (*AddPeersRequest) ProtoMessage() {}
 
 func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2427,7 @@ func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeersRequest.ProtoReflect.Descriptor instead.
 func (*AddPeersRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AddPeersRequest) GetMaddrs() []string {
@@ -2366,7 +2452,7 @@ type AddPeerOutcome struct {
 
 func (x *AddPeerOutcome) Reset() {
 	*x = AddPeerOutcome{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	mi := &file_ipcpb_ipc_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2464,7 @@ func (x *AddPeerOutcome) String() string {
 func (*AddPeerOutcome) ProtoMessage() {}
 
 func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	mi := &file_ipcpb_ipc_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2477,7 @@ func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerOutcome.ProtoReflect.Descriptor instead.
 func (*AddPeerOutcome) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddPeerOutcome) GetMaddr() string {
@@ -2429,7 +2515,7 @@ type AddPeersResponse struct {
 
 func (x *AddPeersResponse) Reset() {
 	*x = AddPeersResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[36]
+	mi := &file_ipcpb_ipc_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2527,7 @@ func (x *AddPeersResponse) String() string {
 func (*AddPeersResponse) ProtoMessage() {}
 
 func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[36]
+	mi := &file_ipcpb_ipc_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2540,7 @@ func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeersResponse.ProtoReflect.Descriptor instead.
 func (*AddPeersResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{36}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AddPeersResponse) GetAnswered() uint32 {
@@ -2479,7 +2565,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[37]
+	mi := &file_ipcpb_ipc_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2577,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[37]
+	mi := &file_ipcpb_ipc_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2590,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{37}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{38}
 }
 
 type ShutdownResponse struct {
@@ -2515,7 +2601,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[38]
+	mi := &file_ipcpb_ipc_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2613,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[38]
+	mi := &file_ipcpb_ipc_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2626,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{38}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{39}
 }
 
 var File_ipcpb_ipc_proto protoreflect.FileDescriptor
@@ -2712,7 +2798,7 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x0fdht_rtt_seconds\x18\t \x01(\x01R\rdhtRttSeconds\x12<\n" +
 	"\x1bdht_last_answer_age_seconds\x18\n" +
 	" \x01(\x01R\x17dhtLastAnswerAgeSeconds\x12>\n" +
-	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\"\xfc\x03\n" +
+	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\"\xb4\x04\n" +
 	"\rStatsResponse\x12,\n" +
 	"\x12routing_table_size\x18\x01 \x01(\x04R\x10routingTableSize\x12\x1f\n" +
 	"\vstored_keys\x18\x02 \x01(\x04R\n" +
@@ -2732,7 +2818,13 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"heap_bytes\x18\f \x01(\x04R\theapBytes\x12\x1e\n" +
 	"\n" +
 	"goroutines\x18\r \x01(\rR\n" +
-	"goroutines\")\n" +
+	"goroutines\x126\n" +
+	"\adht_ops\x18\x0e \x03(\v2\x1d.hivemind.ipc.v1.DHTOpCounterR\x06dhtOps\"`\n" +
+	"\fDHTOpCounter\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +
+	"\x06rounds\x18\x03 \x01(\x04R\x06rounds\x12\x12\n" +
+	"\x04rpcs\x18\x04 \x01(\x04R\x04rpcs\")\n" +
 	"\x0fAddPeersRequest\x12\x16\n" +
 	"\x06maddrs\x18\x01 \x03(\tR\x06maddrs\"Z\n" +
 	"\x0eAddPeerOutcome\x12\x14\n" +
@@ -2769,7 +2861,7 @@ func file_ipcpb_ipc_proto_rawDescGZIP() []byte {
 	return file_ipcpb_ipc_proto_rawDescData
 }
 
-var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_ipcpb_ipc_proto_goTypes = []any{
 	(*NodeConfig)(nil),            // 0: hivemind.ipc.v1.NodeConfig
 	(*DHTParams)(nil),             // 1: hivemind.ipc.v1.DHTParams
@@ -2805,11 +2897,12 @@ var file_ipcpb_ipc_proto_goTypes = []any{
 	(*OpCounter)(nil),             // 31: hivemind.ipc.v1.OpCounter
 	(*PeerStatus)(nil),            // 32: hivemind.ipc.v1.PeerStatus
 	(*StatsResponse)(nil),         // 33: hivemind.ipc.v1.StatsResponse
-	(*AddPeersRequest)(nil),       // 34: hivemind.ipc.v1.AddPeersRequest
-	(*AddPeerOutcome)(nil),        // 35: hivemind.ipc.v1.AddPeerOutcome
-	(*AddPeersResponse)(nil),      // 36: hivemind.ipc.v1.AddPeersResponse
-	(*ShutdownRequest)(nil),       // 37: hivemind.ipc.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 38: hivemind.ipc.v1.ShutdownResponse
+	(*DHTOpCounter)(nil),          // 34: hivemind.ipc.v1.DHTOpCounter
+	(*AddPeersRequest)(nil),       // 35: hivemind.ipc.v1.AddPeersRequest
+	(*AddPeerOutcome)(nil),        // 36: hivemind.ipc.v1.AddPeerOutcome
+	(*AddPeersResponse)(nil),      // 37: hivemind.ipc.v1.AddPeersResponse
+	(*ShutdownRequest)(nil),       // 38: hivemind.ipc.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 39: hivemind.ipc.v1.ShutdownResponse
 }
 var file_ipcpb_ipc_proto_depIdxs = []int32{
 	1,  // 0: hivemind.ipc.v1.NodeConfig.dht:type_name -> hivemind.ipc.v1.DHTParams
@@ -2838,34 +2931,35 @@ var file_ipcpb_ipc_proto_depIdxs = []int32{
 	30, // 23: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
 	31, // 24: hivemind.ipc.v1.StatsResponse.ops:type_name -> hivemind.ipc.v1.OpCounter
 	32, // 25: hivemind.ipc.v1.StatsResponse.peers:type_name -> hivemind.ipc.v1.PeerStatus
-	35, // 26: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
-	5,  // 27: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
-	12, // 28: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
-	12, // 29: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
-	15, // 30: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
-	18, // 31: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
-	22, // 32: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
-	24, // 33: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
-	26, // 34: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
-	28, // 35: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
-	34, // 36: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
-	37, // 37: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
-	6,  // 38: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
-	14, // 39: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
-	14, // 40: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
-	16, // 41: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
-	21, // 42: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
-	23, // 43: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
-	25, // 44: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
-	27, // 45: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
-	33, // 46: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
-	36, // 47: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
-	38, // 48: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
-	38, // [38:49] is the sub-list for method output_type
-	27, // [27:38] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	34, // 26: hivemind.ipc.v1.StatsResponse.dht_ops:type_name -> hivemind.ipc.v1.DHTOpCounter
+	36, // 27: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
+	5,  // 28: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
+	12, // 29: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
+	12, // 30: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
+	15, // 31: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
+	18, // 32: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
+	22, // 33: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
+	24, // 34: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
+	26, // 35: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
+	28, // 36: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
+	35, // 37: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
+	38, // 38: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
+	6,  // 39: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
+	14, // 40: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
+	14, // 41: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
+	16, // 42: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
+	21, // 43: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
+	23, // 44: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
+	25, // 45: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
+	27, // 46: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
+	33, // 47: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
+	37, // 48: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
+	39, // 49: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
+	39, // [39:50] is the sub-list for method output_type
+	28, // [28:39] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ipcpb_ipc_proto_init() }
@@ -2883,7 +2977,7 @@ func file_ipcpb_ipc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipcpb_ipc_proto_rawDesc), len(file_ipcpb_ipc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
