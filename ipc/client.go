@@ -233,6 +233,10 @@ type Stats struct {
 	RSSBytes   uint64
 	HeapBytes  uint64
 	Goroutines int
+	// Gets and Stores measure the node's own get and store operations (of every caller): how many
+	// completed, their sequential RPC rounds and their RPCs (dht.OpCounts); zero from a worker that
+	// does not report them.
+	Gets, Stores dht.OpCounts
 }
 
 // RPCStats counts one DHT RPC kind (a hivemind handler name such as "rpc_find").
@@ -286,6 +290,15 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	}
 	for _, p := range resp.GetPeers() {
 		out.Peers = append(out.Peers, peerFromProto(p, now))
+	}
+	for _, o := range resp.GetDhtOps() {
+		c := dht.OpCounts{Ops: o.GetOps(), Rounds: o.GetRounds(), RPCs: o.GetRpcs()}
+		switch o.GetName() {
+		case "get":
+			out.Gets = c
+		case "store":
+			out.Stores = c
+		}
 	}
 	return out, nil
 }

@@ -124,6 +124,7 @@ func TestStatsOfRealWorkers(t *testing.T) {
 	}
 	assert.Equal(t, store.Sent, store.SentLatency.Count(), "every store a sent is timed")
 	assert.Positive(t, store.Sent)
+	assert.Equal(t, dht.OpCounts{Ops: 1, Rounds: 2, RPCs: 2}, st.Stores, "a FIND to b, then a STORE to b")
 
 	require.Len(t, st.Peers, 1)
 	p := st.Peers[0]
@@ -143,6 +144,7 @@ func TestStatsOfRealWorkers(t *testing.T) {
 		received += r.Received
 	}
 	assert.Positive(t, received)
+	assert.Equal(t, dht.OpCounts{Ops: 1}, sb.Gets, "answered by the replica a's store left at b")
 }
 
 // TestPoolStatusCarriesWorkerStats: the slot's status shows the worker's figures after the next

@@ -51,6 +51,9 @@ type NodeStats struct {
 	CachedKeys       int
 	ConnectedPeers   int
 	RPCs             []RPCStats
+	// Gets and Stores measure the node's get and store operations (dht.Stats); zero for a node
+	// that does not count them.
+	Gets, Stores dht.OpCounts
 }
 
 // RPCStats counts one RPC kind (a hivemind handler name such as "rpc_find").

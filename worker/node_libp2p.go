@@ -281,6 +281,8 @@ func (n *libp2pNode) Stats() NodeStats {
 			{Name: "rpc_store", Sent: s.Sent.Store, SentFailed: s.Failed.Store, Received: s.Served.Store},
 			{Name: "rpc_find", Sent: s.Sent.Find, SentFailed: s.Failed.Find, Received: s.Served.Find},
 		},
+		Gets:   s.Gets,
+		Stores: s.Stores,
 	}
 }
 

@@ -360,9 +360,14 @@ func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsRe
 		out.Rpcs = append(out.Rpcs, c)
 	}
 	out.Ops = s.stats.opsProto()
+	out.DhtOps = []*ipcpb.DHTOpCounter{dhtOpProto("get", ns.Gets), dhtOpProto("store", ns.Stores)}
 	out.Peers = peersProto(node, s.stats.dht.contacts.snapshot(), time.Now())
 	processStats(out)
 	return out, nil
+}
+
+func dhtOpProto(name string, c dht.OpCounts) *ipcpb.DHTOpCounter {
+	return &ipcpb.DHTOpCounter{Name: name, Ops: c.Ops, Rounds: c.Rounds, Rpcs: c.RPCs}
 }
 
 // AddPeers hands the node more peers (Node.AddPeers): a malformed maddr fails the call with

@@ -85,6 +85,26 @@ func TestTwoLibp2pWorkersShareRecords(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), stats.GetRoutingTableSize())
 	assert.Equal(t, uint64(1), stats.GetPersistedRecords())
+	// a's store: a FIND to b, then a STORE to b (itself stores at once): two rounds, two RPCs.
+	assert.Equal(t, []string{"get", "store"}, dhtOpNames(stats.GetDhtOps()))
+	assert.Equal(t, []uint64{1, 2, 2}, dhtOpCounts(stats.GetDhtOps()[1]))
+	// b's get: answered by the replica a's store left at b, without an RPC.
+	bstats, err := b.Stats(ctx, &ipcpb.StatsRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, []uint64{1, 0, 0}, dhtOpCounts(bstats.GetDhtOps()[0]))
+}
+
+func dhtOpNames(ops []*ipcpb.DHTOpCounter) []string {
+	var names []string
+	for _, o := range ops {
+		names = append(names, o.GetName())
+	}
+	return names
+}
+
+// dhtOpCounts is ops, rounds, rpcs.
+func dhtOpCounts(o *ipcpb.DHTOpCounter) []uint64 {
+	return []uint64{o.GetOps(), o.GetRounds(), o.GetRpcs()}
 }
 
 func TestRestartKeepsIdentityNodeIDAndRecords(t *testing.T) {
