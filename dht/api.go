@@ -95,15 +95,27 @@ type StoreItem struct {
 // StoreResult is the outcome of one StoreItem.
 //
 // Stored alone does not show a store that fell short of its replicas: a store accepted by one of
-// the NumReplicas nodes wanted (or by the storing node alone) is Stored too. The number of
-// replicas that hold the item is the number of Replicas with Accepted set; the storing node's own
-// copy is the one whose Node is the node's ID (worth excluding when the node is short-lived).
+// the NumReplicas nodes wanted (or by the storing node alone) is Stored too. Accepted counts the
+// replicas that hold the item; the storing node's own copy is the one whose Node is the node's ID
+// (worth excluding when the node is short-lived).
 type StoreResult struct {
 	// Stored is true iff at least one replica (this node included) accepted the item.
 	Stored bool
 	// Replicas lists every replica's answer: each node the item was sent to (one that did not
 	// answer was replaced by the next nearest), this node included when it is among the nearest.
 	Replicas []ReplicaResult
+}
+
+// Accepted counts the replicas that accepted the item (this node's own copy included, when it is
+// among them).
+func (r StoreResult) Accepted() int {
+	n := 0
+	for _, rep := range r.Replicas {
+		if rep.Accepted {
+			n++
+		}
+	}
+	return n
 }
 
 // ReplicaResult is one replica's answer to a store.

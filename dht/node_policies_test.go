@@ -52,12 +52,7 @@ func TestReplicas(t *testing.T) {
 			if got := storedEntries(s.nodes); got != total {
 				t.Errorf("overwriting changed the total from %d to %d", total, got)
 			}
-			accepted := 0
-			for _, rr := range r.Replicas {
-				if rr.Accepted {
-					accepted++
-				}
-			}
+			accepted := r.Accepted()
 			if len(r.Replicas) != replicas || accepted != replicas {
 				t.Errorf("%d replica answers (%d accepted), want %d", len(r.Replicas), accepted, replicas)
 			}

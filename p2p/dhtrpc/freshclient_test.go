@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,8 +14,8 @@ import (
 	"github.com/hivemind-go/hivemind/dht"
 	"github.com/hivemind-go/hivemind/dht/msgpack"
 	"github.com/hivemind-go/hivemind/p2p"
-	"github.com/hivemind-go/hivemind/proto/dhtpb"
 	"github.com/hivemind-go/hivemind/test/jitterlink"
+	"github.com/hivemind-go/hivemind/test/rpclog"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/stretchr/testify/require"
 )
@@ -93,11 +92,11 @@ func (sw *freshSwarm) round(ctx context.Context, key string) freshRound {
 		return freshRound{err: fmt.Errorf("host: %w", err)}
 	}
 	defer func() { _ = h.Close() }()
-	failures := &findFailures{}
+	failures := &rpclog.Finds{}
 	n, err := NewNodeWith(ctx, h, dht.Config{
 		ClientMode: true, NumReplicas: sw.replicas, InitialPeers: []dht.PeerID{sw.entryID}, Logger: quiet,
 		WaitTimeout: rpcMargin,
-	}, NodeOptions{WrapTransport: func(tr dht.Transport) dht.Transport { return &findFailureLog{Transport: tr, log: failures} }})
+	}, NodeOptions{WrapTransport: func(tr dht.Transport) dht.Transport { return failures.Wrap(tr) }})
 	if err != nil {
 		return freshRound{err: fmt.Errorf("node: %w", err)}
 	}
@@ -110,12 +109,7 @@ func (sw *freshSwarm) round(ctx context.Context, key string) freshRound {
 	if err != nil {
 		return freshRound{err: fmt.Errorf("store: %w", err)}
 	}
-	r := freshRound{failures: failures.all()}
-	for _, rep := range res.Replicas {
-		if rep.Accepted {
-			r.accepted++
-		}
-	}
+	r := freshRound{failures: failures.Errors(), accepted: res.Accepted()}
 	r.banned = len(n.BannedPeers())
 	got, err := n.Get(ctx, dht.MustKey(key), dht.GetOptions{Latest: true})
 	if err != nil {
@@ -124,37 +118,6 @@ func (sw *freshSwarm) round(ctx context.Context, key string) freshRound {
 	}
 	r.found = got != nil && string(got.Value) == string(packed)
 	return r
-}
-
-// findFailureLog records the failed rpc_find calls of a newcomer.
-type findFailureLog struct {
-	dht.Transport
-	log *findFailures
-}
-
-func (t *findFailureLog) Find(ctx context.Context, p dht.PeerID, r *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
-	resp, err := t.Transport.Find(ctx, p, r)
-	if err != nil {
-		t.log.add(err)
-	}
-	return resp, err
-}
-
-type findFailures struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (f *findFailures) add(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.errs = append(f.errs, err)
-}
-
-func (f *findFailures) all() []error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.errs)
 }
 
 // freshSeed is HIVEMIND_FRESH_SEED when set, else a fresh seed; it is logged either way.

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +14,9 @@ import (
 	"github.com/hivemind-go/hivemind/ipc"
 	"github.com/hivemind-go/hivemind/p2p"
 	"github.com/hivemind-go/hivemind/p2p/dhtrpc"
-	"github.com/hivemind-go/hivemind/proto/dhtpb"
 	"github.com/hivemind-go/hivemind/test/chaos/report"
 	"github.com/hivemind-go/hivemind/test/jitterlink"
+	"github.com/hivemind-go/hivemind/test/rpclog"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -177,7 +176,7 @@ type freshResult struct {
 	found              bool
 	storeErr, getErr   error
 	storeTook, getTook time.Duration
-	failures           []string // the newcomer's failed rpc_find calls
+	failures           []error // the newcomer's failed rpc_find calls
 }
 
 // freshRound starts a newcomer bootstrapped from the gateway alone, stores value under key with freshReplicas
@@ -196,11 +195,11 @@ func (g *gateway) freshRound(ctx context.Context, key dht.Key, value int, storeD
 		return fail(fmt.Errorf("%w: newcomer host: %w", dht.ErrBootstrapFailed, err))
 	}
 	defer func() { _ = host.Close() }()
-	failures := &findFailures{}
+	failures := &rpclog.Finds{}
 	node, err := dhtrpc.NewNodeWith(sctx, host, dht.Config{
 		ClientMode: true, NumReplicas: freshReplicas, InitialPeers: []dht.PeerID{g.peer},
 		WaitTimeout: freshRPCTimeout, Logger: discard,
-	}, dhtrpc.NodeOptions{WrapTransport: func(tr dht.Transport) dht.Transport { return &findFailureLog{Transport: tr, log: failures} }})
+	}, dhtrpc.NodeOptions{WrapTransport: func(tr dht.Transport) dht.Transport { return failures.Wrap(tr) }})
 	if err != nil {
 		return fail(err)
 	}
@@ -210,50 +209,13 @@ func (g *gateway) freshRound(ctx context.Context, key dht.Key, value int, storeD
 	if err != nil {
 		return r
 	}
-	for _, rep := range res.Replicas {
-		if rep.Accepted {
-			r.accepted++
-		}
-	}
+	r.accepted = res.Accepted()
 	gctx, gcancel := context.WithTimeout(ctx, getDeadline)
 	defer gcancel()
 	start = time.Now()
 	got, err := node.Get(gctx, key, dht.GetOptions{Latest: true})
 	r.getErr, r.getTook = err, time.Since(start)
 	r.found = err == nil && got != nil && string(got.Value) == string(mustPack(value))
-	r.failures = failures.all()
+	r.failures = failures.Errors()
 	return r
-}
-
-// findFailureLog records a newcomer's failed rpc_find calls (the report of a short store).
-type findFailureLog struct {
-	dht.Transport
-	log *findFailures
-}
-
-func (t *findFailureLog) Find(ctx context.Context, p dht.PeerID, r *dhtpb.FindRequest) (*dhtpb.FindResponse, error) {
-	resp, err := t.Transport.Find(ctx, p, r)
-	if err != nil {
-		t.log.add(err)
-	}
-	return resp, err
-}
-
-type findFailures struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (f *findFailures) add(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.errs) < 8 {
-		f.errs = append(f.errs, strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-}
-
-func (f *findFailures) all() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.errs...)
 }

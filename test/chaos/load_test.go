@@ -155,12 +155,7 @@ type record struct {
 
 // acked describes an acknowledgement for record.how.
 func acked(slot int, res dht.StoreResult) string {
-	accepted := 0
-	for _, r := range res.Replicas {
-		if r.Accepted {
-			accepted++
-		}
-	}
+	accepted := res.Accepted()
 	return fmt.Sprintf("slot %d at %s, %d of %d replicas", slot, time.Now().Format("15:04:05.000"), accepted, len(res.Replicas))
 }
 

@@ -167,12 +167,7 @@ func (a *arena) checkHonest(ctx context.Context, label string) error {
 	}
 	got, err := a.target.Get(cctx, key, dht.GetOptions{})
 	if err != nil || got == nil {
-		accepted := 0
-		for _, r := range res.Replicas {
-			if r.Accepted {
-				accepted++
-			}
-		}
+		accepted := res.Accepted()
 		return fmt.Errorf("%s: an honest record never reached the target (%d of %d replicas accepted): %v",
 			label, accepted, len(res.Replicas), err)
 	}
