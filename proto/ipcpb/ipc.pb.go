@@ -57,8 +57,33 @@ type NodeConfig struct {
 	// Do not persist the records the node stores (its own and replicas other peers send it); they are
 	// persisted by default when state_dir is set.
 	NoPersistRecords bool `protobuf:"varint,9,opt,name=no_persist_records,json=noPersistRecords,proto3" json:"no_persist_records,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// NAT traversal, as hivemind's P2P.create arguments name it. Every zero value is hivemind's
+	// default, except nat_port_map (hivemind turns port mapping on).
+	// The circuit relay transport and relay service off (use_relay=False).
+	DisableRelay bool `protobuf:"varint,10,opt,name=disable_relay,json=disableRelay,proto3" json:"disable_relay,omitempty"`
+	// The relay transport on, but relaying for nobody (p2pd -relayService=0).
+	DisableRelayService bool `protobuf:"varint,11,opt,name=disable_relay_service,json=disableRelayService,proto3" json:"disable_relay_service,omitempty"`
+	// Reserve slots on relays when private (use_auto_relay).
+	UseAutoRelay bool `protobuf:"varint,12,opt,name=use_auto_relay,json=useAutoRelay,proto3" json:"use_auto_relay,omitempty"`
+	// Relays auto-relay tries first, each ending in /p2p/<peer id> (trusted_relays); default: the
+	// initial peers.
+	TrustedRelays []string `protobuf:"bytes,13,rep,name=trusted_relays,json=trustedRelays,proto3" json:"trusted_relays,omitempty"`
+	// The AutoNAT service and hole punching off (auto_nat=False).
+	DisableAutoNat bool `protobuf:"varint,14,opt,name=disable_auto_nat,json=disableAutoNat,proto3" json:"disable_auto_nat,omitempty"`
+	// UPnP / NAT-PMP port mapping (nat_port_map).
+	NatPortMap bool `protobuf:"varint,15,opt,name=nat_port_map,json=natPortMap,proto3" json:"nat_port_map,omitempty"`
+	// "public" or "private" fixes the reachability AutoNAT would detect (force_reachability); empty:
+	// detect it.
+	ForceReachability string `protobuf:"bytes,16,opt,name=force_reachability,json=forceReachability,proto3" json:"force_reachability,omitempty"`
+	// Listen on no address, dial out only (no_listen); excludes host_maddrs.
+	NoListen bool `protobuf:"varint,17,opt,name=no_listen,json=noListen,proto3" json:"no_listen,omitempty"`
+	// The relay service's limits; zero fields: p2pd's.
+	RelayLimits *RelayLimits `protobuf:"bytes,18,opt,name=relay_limits,json=relayLimits,proto3" json:"relay_limits,omitempty"`
+	// Mode of the libp2p kad DHT used for peer routing (dht_mode): "server", "client" or "auto"
+	// (follows reachability). Empty: server, or client with client_mode.
+	DhtMode       string `protobuf:"bytes,19,opt,name=dht_mode,json=dhtMode,proto3" json:"dht_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeConfig) Reset() {
@@ -154,6 +179,154 @@ func (x *NodeConfig) GetNoPersistRecords() bool {
 	return false
 }
 
+func (x *NodeConfig) GetDisableRelay() bool {
+	if x != nil {
+		return x.DisableRelay
+	}
+	return false
+}
+
+func (x *NodeConfig) GetDisableRelayService() bool {
+	if x != nil {
+		return x.DisableRelayService
+	}
+	return false
+}
+
+func (x *NodeConfig) GetUseAutoRelay() bool {
+	if x != nil {
+		return x.UseAutoRelay
+	}
+	return false
+}
+
+func (x *NodeConfig) GetTrustedRelays() []string {
+	if x != nil {
+		return x.TrustedRelays
+	}
+	return nil
+}
+
+func (x *NodeConfig) GetDisableAutoNat() bool {
+	if x != nil {
+		return x.DisableAutoNat
+	}
+	return false
+}
+
+func (x *NodeConfig) GetNatPortMap() bool {
+	if x != nil {
+		return x.NatPortMap
+	}
+	return false
+}
+
+func (x *NodeConfig) GetForceReachability() string {
+	if x != nil {
+		return x.ForceReachability
+	}
+	return ""
+}
+
+func (x *NodeConfig) GetNoListen() bool {
+	if x != nil {
+		return x.NoListen
+	}
+	return false
+}
+
+func (x *NodeConfig) GetRelayLimits() *RelayLimits {
+	if x != nil {
+		return x.RelayLimits
+	}
+	return nil
+}
+
+func (x *NodeConfig) GetDhtMode() string {
+	if x != nil {
+		return x.DhtMode
+	}
+	return ""
+}
+
+// RelayLimits size the relay service (p2pd's -relayMaxCircuits, -relayMaxReservations,
+// -relayBufferSize, -relayDataLimit, -relayTimeLimit). Zero means p2pd's default.
+type RelayLimits struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	MaxCircuits      int32                  `protobuf:"varint,1,opt,name=max_circuits,json=maxCircuits,proto3" json:"max_circuits,omitempty"`                   // per peer, default 16
+	MaxReservations  int32                  `protobuf:"varint,2,opt,name=max_reservations,json=maxReservations,proto3" json:"max_reservations,omitempty"`       // default 128
+	BufferSize       int64                  `protobuf:"varint,3,opt,name=buffer_size,json=bufferSize,proto3" json:"buffer_size,omitempty"`                      // bytes per direction of a circuit, default 16 MiB
+	DataLimit        int64                  `protobuf:"varint,4,opt,name=data_limit,json=dataLimit,proto3" json:"data_limit,omitempty"`                         // bytes per direction of a relayed connection, default 4 GiB
+	TimeLimitSeconds float64                `protobuf:"fixed64,5,opt,name=time_limit_seconds,json=timeLimitSeconds,proto3" json:"time_limit_seconds,omitempty"` // life of a relayed connection, default 1800
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RelayLimits) Reset() {
+	*x = RelayLimits{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayLimits) ProtoMessage() {}
+
+func (x *RelayLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayLimits.ProtoReflect.Descriptor instead.
+func (*RelayLimits) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RelayLimits) GetMaxCircuits() int32 {
+	if x != nil {
+		return x.MaxCircuits
+	}
+	return 0
+}
+
+func (x *RelayLimits) GetMaxReservations() int32 {
+	if x != nil {
+		return x.MaxReservations
+	}
+	return 0
+}
+
+func (x *RelayLimits) GetBufferSize() int64 {
+	if x != nil {
+		return x.BufferSize
+	}
+	return 0
+}
+
+func (x *RelayLimits) GetDataLimit() int64 {
+	if x != nil {
+		return x.DataLimit
+	}
+	return 0
+}
+
+func (x *RelayLimits) GetTimeLimitSeconds() float64 {
+	if x != nil {
+		return x.TimeLimitSeconds
+	}
+	return 0
+}
+
 // DHTParams mirror hivemind's DHTNode.create parameters (dht.Config). Zero means the default; where
 // noted, a negative value disables the feature.
 type DHTParams struct {
@@ -187,7 +360,7 @@ type DHTParams struct {
 
 func (x *DHTParams) Reset() {
 	*x = DHTParams{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[1]
+	mi := &file_ipcpb_ipc_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +372,7 @@ func (x *DHTParams) String() string {
 func (*DHTParams) ProtoMessage() {}
 
 func (x *DHTParams) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[1]
+	mi := &file_ipcpb_ipc_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +385,7 @@ func (x *DHTParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHTParams.ProtoReflect.Descriptor instead.
 func (*DHTParams) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{1}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DHTParams) GetBucketSize() int32 {
@@ -376,7 +549,7 @@ type ValidatorSpec struct {
 
 func (x *ValidatorSpec) Reset() {
 	*x = ValidatorSpec{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[2]
+	mi := &file_ipcpb_ipc_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +561,7 @@ func (x *ValidatorSpec) String() string {
 func (*ValidatorSpec) ProtoMessage() {}
 
 func (x *ValidatorSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[2]
+	mi := &file_ipcpb_ipc_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +574,7 @@ func (x *ValidatorSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidatorSpec.ProtoReflect.Descriptor instead.
 func (*ValidatorSpec) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{2}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ValidatorSpec) GetKind() isValidatorSpec_Kind {
@@ -457,7 +630,7 @@ type RSAValidatorSpec struct {
 
 func (x *RSAValidatorSpec) Reset() {
 	*x = RSAValidatorSpec{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[3]
+	mi := &file_ipcpb_ipc_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +642,7 @@ func (x *RSAValidatorSpec) String() string {
 func (*RSAValidatorSpec) ProtoMessage() {}
 
 func (x *RSAValidatorSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[3]
+	mi := &file_ipcpb_ipc_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +655,7 @@ func (x *RSAValidatorSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RSAValidatorSpec.ProtoReflect.Descriptor instead.
 func (*RSAValidatorSpec) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{3}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RSAValidatorSpec) GetPrivateKeyFile() string {
@@ -503,7 +676,7 @@ type SchemaValidatorSpec struct {
 
 func (x *SchemaValidatorSpec) Reset() {
 	*x = SchemaValidatorSpec{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[4]
+	mi := &file_ipcpb_ipc_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +688,7 @@ func (x *SchemaValidatorSpec) String() string {
 func (*SchemaValidatorSpec) ProtoMessage() {}
 
 func (x *SchemaValidatorSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[4]
+	mi := &file_ipcpb_ipc_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +701,7 @@ func (x *SchemaValidatorSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaValidatorSpec.ProtoReflect.Descriptor instead.
 func (*SchemaValidatorSpec) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{4}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SchemaValidatorSpec) GetConfigJson() []byte {
@@ -549,7 +722,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[5]
+	mi := &file_ipcpb_ipc_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +734,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[5]
+	mi := &file_ipcpb_ipc_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +747,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{5}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureRequest) GetVersion() uint32 {
@@ -605,7 +778,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[6]
+	mi := &file_ipcpb_ipc_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +790,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[6]
+	mi := &file_ipcpb_ipc_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +803,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{6}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureResponse) GetPeer() *PeerInfo {
@@ -667,7 +840,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[7]
+	mi := &file_ipcpb_ipc_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +852,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[7]
+	mi := &file_ipcpb_ipc_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +865,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{7}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PeerInfo) GetPeerId() []byte {
@@ -727,7 +900,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[8]
+	mi := &file_ipcpb_ipc_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +912,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[8]
+	mi := &file_ipcpb_ipc_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +925,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{8}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Key) GetData() []byte {
@@ -783,7 +956,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[9]
+	mi := &file_ipcpb_ipc_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +968,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[9]
+	mi := &file_ipcpb_ipc_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +981,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{9}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Value) GetValue() []byte {
@@ -850,7 +1023,7 @@ type DictionaryEntry struct {
 
 func (x *DictionaryEntry) Reset() {
 	*x = DictionaryEntry{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[10]
+	mi := &file_ipcpb_ipc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1035,7 @@ func (x *DictionaryEntry) String() string {
 func (*DictionaryEntry) ProtoMessage() {}
 
 func (x *DictionaryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[10]
+	mi := &file_ipcpb_ipc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1048,7 @@ func (x *DictionaryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DictionaryEntry.ProtoReflect.Descriptor instead.
 func (*DictionaryEntry) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{10}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DictionaryEntry) GetSubkey() []byte {
@@ -910,7 +1083,7 @@ type GetOptions struct {
 
 func (x *GetOptions) Reset() {
 	*x = GetOptions{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[11]
+	mi := &file_ipcpb_ipc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1095,7 @@ func (x *GetOptions) String() string {
 func (*GetOptions) ProtoMessage() {}
 
 func (x *GetOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[11]
+	mi := &file_ipcpb_ipc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1108,7 @@ func (x *GetOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOptions.ProtoReflect.Descriptor instead.
 func (*GetOptions) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{11}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetOptions) GetLatest() bool {
@@ -962,7 +1135,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[12]
+	mi := &file_ipcpb_ipc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1147,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[12]
+	mi := &file_ipcpb_ipc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1160,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{12}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetRequest) GetKey() *Key {
@@ -1014,7 +1187,7 @@ type GetResult struct {
 
 func (x *GetResult) Reset() {
 	*x = GetResult{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[13]
+	mi := &file_ipcpb_ipc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1199,7 @@ func (x *GetResult) String() string {
 func (*GetResult) ProtoMessage() {}
 
 func (x *GetResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[13]
+	mi := &file_ipcpb_ipc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1212,7 @@ func (x *GetResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResult.ProtoReflect.Descriptor instead.
 func (*GetResult) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{13}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetResult) GetFound() bool {
@@ -1065,7 +1238,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[14]
+	mi := &file_ipcpb_ipc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1250,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[14]
+	mi := &file_ipcpb_ipc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1263,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{14}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetResponse) GetResult() *GetResult {
@@ -1110,7 +1283,7 @@ type GetManyRequest struct {
 
 func (x *GetManyRequest) Reset() {
 	*x = GetManyRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[15]
+	mi := &file_ipcpb_ipc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1295,7 @@ func (x *GetManyRequest) String() string {
 func (*GetManyRequest) ProtoMessage() {}
 
 func (x *GetManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[15]
+	mi := &file_ipcpb_ipc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1308,7 @@ func (x *GetManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManyRequest.ProtoReflect.Descriptor instead.
 func (*GetManyRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{15}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetManyRequest) GetKeys() []*Key {
@@ -1162,7 +1335,7 @@ type GetManyResponse struct {
 
 func (x *GetManyResponse) Reset() {
 	*x = GetManyResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[16]
+	mi := &file_ipcpb_ipc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1347,7 @@ func (x *GetManyResponse) String() string {
 func (*GetManyResponse) ProtoMessage() {}
 
 func (x *GetManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[16]
+	mi := &file_ipcpb_ipc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1360,7 @@ func (x *GetManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetManyResponse.ProtoReflect.Descriptor instead.
 func (*GetManyResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{16}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetManyResponse) GetResults() []*GetResult {
@@ -1213,7 +1386,7 @@ type StoreItem struct {
 
 func (x *StoreItem) Reset() {
 	*x = StoreItem{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[17]
+	mi := &file_ipcpb_ipc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1398,7 @@ func (x *StoreItem) String() string {
 func (*StoreItem) ProtoMessage() {}
 
 func (x *StoreItem) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[17]
+	mi := &file_ipcpb_ipc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1411,7 @@ func (x *StoreItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreItem.ProtoReflect.Descriptor instead.
 func (*StoreItem) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{17}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoreItem) GetKey() *Key {
@@ -1285,7 +1458,7 @@ type StoreRequest struct {
 
 func (x *StoreRequest) Reset() {
 	*x = StoreRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[18]
+	mi := &file_ipcpb_ipc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1470,7 @@ func (x *StoreRequest) String() string {
 func (*StoreRequest) ProtoMessage() {}
 
 func (x *StoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[18]
+	mi := &file_ipcpb_ipc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1483,7 @@ func (x *StoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreRequest.ProtoReflect.Descriptor instead.
 func (*StoreRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{18}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StoreRequest) GetItem() *StoreItem {
@@ -1333,7 +1506,7 @@ type ReplicaResult struct {
 
 func (x *ReplicaResult) Reset() {
 	*x = ReplicaResult{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[19]
+	mi := &file_ipcpb_ipc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1518,7 @@ func (x *ReplicaResult) String() string {
 func (*ReplicaResult) ProtoMessage() {}
 
 func (x *ReplicaResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[19]
+	mi := &file_ipcpb_ipc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1531,7 @@ func (x *ReplicaResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaResult.ProtoReflect.Descriptor instead.
 func (*ReplicaResult) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{19}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReplicaResult) GetPeerId() []byte {
@@ -1401,7 +1574,7 @@ type StoreResult struct {
 
 func (x *StoreResult) Reset() {
 	*x = StoreResult{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[20]
+	mi := &file_ipcpb_ipc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1586,7 @@ func (x *StoreResult) String() string {
 func (*StoreResult) ProtoMessage() {}
 
 func (x *StoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[20]
+	mi := &file_ipcpb_ipc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1599,7 @@ func (x *StoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResult.ProtoReflect.Descriptor instead.
 func (*StoreResult) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{20}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StoreResult) GetStored() bool {
@@ -1452,7 +1625,7 @@ type StoreResponse struct {
 
 func (x *StoreResponse) Reset() {
 	*x = StoreResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[21]
+	mi := &file_ipcpb_ipc_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1637,7 @@ func (x *StoreResponse) String() string {
 func (*StoreResponse) ProtoMessage() {}
 
 func (x *StoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[21]
+	mi := &file_ipcpb_ipc_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1650,7 @@ func (x *StoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreResponse.ProtoReflect.Descriptor instead.
 func (*StoreResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{21}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StoreResponse) GetResult() *StoreResult {
@@ -1496,7 +1669,7 @@ type StoreManyRequest struct {
 
 func (x *StoreManyRequest) Reset() {
 	*x = StoreManyRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[22]
+	mi := &file_ipcpb_ipc_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1681,7 @@ func (x *StoreManyRequest) String() string {
 func (*StoreManyRequest) ProtoMessage() {}
 
 func (x *StoreManyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[22]
+	mi := &file_ipcpb_ipc_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1694,7 @@ func (x *StoreManyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreManyRequest.ProtoReflect.Descriptor instead.
 func (*StoreManyRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{22}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StoreManyRequest) GetItems() []*StoreItem {
@@ -1541,7 +1714,7 @@ type StoreManyResponse struct {
 
 func (x *StoreManyResponse) Reset() {
 	*x = StoreManyResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[23]
+	mi := &file_ipcpb_ipc_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1726,7 @@ func (x *StoreManyResponse) String() string {
 func (*StoreManyResponse) ProtoMessage() {}
 
 func (x *StoreManyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[23]
+	mi := &file_ipcpb_ipc_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1739,7 @@ func (x *StoreManyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreManyResponse.ProtoReflect.Descriptor instead.
 func (*StoreManyResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{23}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StoreManyResponse) GetResults() []*StoreResult {
@@ -1584,7 +1757,7 @@ type PeerIDRequest struct {
 
 func (x *PeerIDRequest) Reset() {
 	*x = PeerIDRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[24]
+	mi := &file_ipcpb_ipc_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1769,7 @@ func (x *PeerIDRequest) String() string {
 func (*PeerIDRequest) ProtoMessage() {}
 
 func (x *PeerIDRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[24]
+	mi := &file_ipcpb_ipc_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1782,7 @@ func (x *PeerIDRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerIDRequest.ProtoReflect.Descriptor instead.
 func (*PeerIDRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{24}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{25}
 }
 
 type PeerIDResponse struct {
@@ -1623,7 +1796,7 @@ type PeerIDResponse struct {
 
 func (x *PeerIDResponse) Reset() {
 	*x = PeerIDResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[25]
+	mi := &file_ipcpb_ipc_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1808,7 @@ func (x *PeerIDResponse) String() string {
 func (*PeerIDResponse) ProtoMessage() {}
 
 func (x *PeerIDResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[25]
+	mi := &file_ipcpb_ipc_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1821,7 @@ func (x *PeerIDResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerIDResponse.ProtoReflect.Descriptor instead.
 func (*PeerIDResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{25}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PeerIDResponse) GetPeerId() []byte {
@@ -1675,7 +1848,7 @@ type VisibleMaddrsRequest struct {
 
 func (x *VisibleMaddrsRequest) Reset() {
 	*x = VisibleMaddrsRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[26]
+	mi := &file_ipcpb_ipc_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1687,7 +1860,7 @@ func (x *VisibleMaddrsRequest) String() string {
 func (*VisibleMaddrsRequest) ProtoMessage() {}
 
 func (x *VisibleMaddrsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[26]
+	mi := &file_ipcpb_ipc_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1700,7 +1873,7 @@ func (x *VisibleMaddrsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisibleMaddrsRequest.ProtoReflect.Descriptor instead.
 func (*VisibleMaddrsRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{26}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VisibleMaddrsRequest) GetLatest() bool {
@@ -1719,7 +1892,7 @@ type VisibleMaddrsResponse struct {
 
 func (x *VisibleMaddrsResponse) Reset() {
 	*x = VisibleMaddrsResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[27]
+	mi := &file_ipcpb_ipc_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1904,7 @@ func (x *VisibleMaddrsResponse) String() string {
 func (*VisibleMaddrsResponse) ProtoMessage() {}
 
 func (x *VisibleMaddrsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[27]
+	mi := &file_ipcpb_ipc_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1917,7 @@ func (x *VisibleMaddrsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisibleMaddrsResponse.ProtoReflect.Descriptor instead.
 func (*VisibleMaddrsResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{27}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VisibleMaddrsResponse) GetMaddrs() []string {
@@ -1762,7 +1935,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[28]
+	mi := &file_ipcpb_ipc_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1947,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[28]
+	mi := &file_ipcpb_ipc_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1960,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{28}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{29}
 }
 
 // Histogram counts durations in fixed buckets over a worker's lifetime (cumulative: a reader takes
@@ -1807,7 +1980,7 @@ type Histogram struct {
 
 func (x *Histogram) Reset() {
 	*x = Histogram{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[29]
+	mi := &file_ipcpb_ipc_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1992,7 @@ func (x *Histogram) String() string {
 func (*Histogram) ProtoMessage() {}
 
 func (x *Histogram) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[29]
+	mi := &file_ipcpb_ipc_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +2005,7 @@ func (x *Histogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Histogram.ProtoReflect.Descriptor instead.
 func (*Histogram) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{29}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Histogram) GetBounds() []float64 {
@@ -1875,7 +2048,7 @@ type RPCCounter struct {
 
 func (x *RPCCounter) Reset() {
 	*x = RPCCounter{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[30]
+	mi := &file_ipcpb_ipc_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2060,7 @@ func (x *RPCCounter) String() string {
 func (*RPCCounter) ProtoMessage() {}
 
 func (x *RPCCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[30]
+	mi := &file_ipcpb_ipc_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2073,7 @@ func (x *RPCCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RPCCounter.ProtoReflect.Descriptor instead.
 func (*RPCCounter) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{30}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RPCCounter) GetName() string {
@@ -1968,7 +2141,7 @@ type OpCounter struct {
 
 func (x *OpCounter) Reset() {
 	*x = OpCounter{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	mi := &file_ipcpb_ipc_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2153,7 @@ func (x *OpCounter) String() string {
 func (*OpCounter) ProtoMessage() {}
 
 func (x *OpCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[31]
+	mi := &file_ipcpb_ipc_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2166,7 @@ func (x *OpCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpCounter.ProtoReflect.Descriptor instead.
 func (*OpCounter) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{31}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *OpCounter) GetName() string {
@@ -2056,7 +2229,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	mi := &file_ipcpb_ipc_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2241,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[32]
+	mi := &file_ipcpb_ipc_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2254,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{32}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PeerStatus) GetPeerId() []byte {
@@ -2183,14 +2356,16 @@ type StatsResponse struct {
 	Goroutines uint32 `protobuf:"varint,13,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
 	// The node's own get and store operations (every caller's, the parent's included), with the
 	// network work they did.
-	DhtOps        []*DHTOpCounter `protobuf:"bytes,14,rep,name=dht_ops,json=dhtOps,proto3" json:"dht_ops,omitempty"`
+	DhtOps []*DHTOpCounter `protobuf:"bytes,14,rep,name=dht_ops,json=dhtOps,proto3" json:"dht_ops,omitempty"`
+	// The host's reachability and relays; unset when the worker's node has no libp2p host.
+	Nat           *NATStatus `protobuf:"bytes,15,opt,name=nat,proto3" json:"nat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[33]
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2377,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[33]
+	mi := &file_ipcpb_ipc_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2390,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{33}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StatsResponse) GetRoutingTableSize() uint64 {
@@ -2316,6 +2491,227 @@ func (x *StatsResponse) GetDhtOps() []*DHTOpCounter {
 	return nil
 }
 
+func (x *StatsResponse) GetNat() *NATStatus {
+	if x != nil {
+		return x.Nat
+	}
+	return nil
+}
+
+// NATStatus is a worker's view of its own reachability and what it does with relays.
+type NATStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "public", "private" or "unknown", as AutoNAT found it (or force_reachability fixed it).
+	Reachability       string `protobuf:"bytes,1,opt,name=reachability,proto3" json:"reachability,omitempty"`
+	ReachabilityForced bool   `protobuf:"varint,2,opt,name=reachability_forced,json=reachabilityForced,proto3" json:"reachability_forced,omitempty"`
+	// The kad DHT's mode now: "server" or "client".
+	KadMode string `protobuf:"bytes,3,opt,name=kad_mode,json=kadMode,proto3" json:"kad_mode,omitempty"`
+	// The options the host runs with.
+	Relay        bool `protobuf:"varint,4,opt,name=relay,proto3" json:"relay,omitempty"`
+	RelayService bool `protobuf:"varint,5,opt,name=relay_service,json=relayService,proto3" json:"relay_service,omitempty"`
+	AutoRelay    bool `protobuf:"varint,6,opt,name=auto_relay,json=autoRelay,proto3" json:"auto_relay,omitempty"`
+	AutoNat      bool `protobuf:"varint,7,opt,name=auto_nat,json=autoNat,proto3" json:"auto_nat,omitempty"`
+	NatPortMap   bool `protobuf:"varint,8,opt,name=nat_port_map,json=natPortMap,proto3" json:"nat_port_map,omitempty"`
+	NoListen     bool `protobuf:"varint,9,opt,name=no_listen,json=noListen,proto3" json:"no_listen,omitempty"`
+	// This host's /p2p-circuit addresses, and the relays (base58 peer IDs) holding a reservation
+	// for it.
+	RelayAddrs   []string `protobuf:"bytes,10,rep,name=relay_addrs,json=relayAddrs,proto3" json:"relay_addrs,omitempty"`
+	Reservations []string `protobuf:"bytes,11,rep,name=reservations,proto3" json:"reservations,omitempty"`
+	// The relay service, for other peers: circuits open now, opened and refused since start;
+	// reservations held now and refused; bytes relayed.
+	CircuitsOpen        uint32 `protobuf:"varint,12,opt,name=circuits_open,json=circuitsOpen,proto3" json:"circuits_open,omitempty"`
+	CircuitsTotal       uint64 `protobuf:"varint,13,opt,name=circuits_total,json=circuitsTotal,proto3" json:"circuits_total,omitempty"`
+	CircuitsRefused     uint64 `protobuf:"varint,14,opt,name=circuits_refused,json=circuitsRefused,proto3" json:"circuits_refused,omitempty"`
+	ReservationsHeld    uint32 `protobuf:"varint,15,opt,name=reservations_held,json=reservationsHeld,proto3" json:"reservations_held,omitempty"`
+	ReservationsRefused uint64 `protobuf:"varint,16,opt,name=reservations_refused,json=reservationsRefused,proto3" json:"reservations_refused,omitempty"`
+	RelayedBytes        uint64 `protobuf:"varint,17,opt,name=relayed_bytes,json=relayedBytes,proto3" json:"relayed_bytes,omitempty"`
+	// Hole punches (DCUtR) that gave a direct connection, and failed ones.
+	HolePunches       uint64 `protobuf:"varint,18,opt,name=hole_punches,json=holePunches,proto3" json:"hole_punches,omitempty"`
+	HolePunchFailures uint64 `protobuf:"varint,19,opt,name=hole_punch_failures,json=holePunchFailures,proto3" json:"hole_punch_failures,omitempty"`
+	// Open connections by kind.
+	DirectConns   uint32 `protobuf:"varint,20,opt,name=direct_conns,json=directConns,proto3" json:"direct_conns,omitempty"`
+	RelayedConns  uint32 `protobuf:"varint,21,opt,name=relayed_conns,json=relayedConns,proto3" json:"relayed_conns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NATStatus) Reset() {
+	*x = NATStatus{}
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NATStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NATStatus) ProtoMessage() {}
+
+func (x *NATStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NATStatus.ProtoReflect.Descriptor instead.
+func (*NATStatus) Descriptor() ([]byte, []int) {
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *NATStatus) GetReachability() string {
+	if x != nil {
+		return x.Reachability
+	}
+	return ""
+}
+
+func (x *NATStatus) GetReachabilityForced() bool {
+	if x != nil {
+		return x.ReachabilityForced
+	}
+	return false
+}
+
+func (x *NATStatus) GetKadMode() string {
+	if x != nil {
+		return x.KadMode
+	}
+	return ""
+}
+
+func (x *NATStatus) GetRelay() bool {
+	if x != nil {
+		return x.Relay
+	}
+	return false
+}
+
+func (x *NATStatus) GetRelayService() bool {
+	if x != nil {
+		return x.RelayService
+	}
+	return false
+}
+
+func (x *NATStatus) GetAutoRelay() bool {
+	if x != nil {
+		return x.AutoRelay
+	}
+	return false
+}
+
+func (x *NATStatus) GetAutoNat() bool {
+	if x != nil {
+		return x.AutoNat
+	}
+	return false
+}
+
+func (x *NATStatus) GetNatPortMap() bool {
+	if x != nil {
+		return x.NatPortMap
+	}
+	return false
+}
+
+func (x *NATStatus) GetNoListen() bool {
+	if x != nil {
+		return x.NoListen
+	}
+	return false
+}
+
+func (x *NATStatus) GetRelayAddrs() []string {
+	if x != nil {
+		return x.RelayAddrs
+	}
+	return nil
+}
+
+func (x *NATStatus) GetReservations() []string {
+	if x != nil {
+		return x.Reservations
+	}
+	return nil
+}
+
+func (x *NATStatus) GetCircuitsOpen() uint32 {
+	if x != nil {
+		return x.CircuitsOpen
+	}
+	return 0
+}
+
+func (x *NATStatus) GetCircuitsTotal() uint64 {
+	if x != nil {
+		return x.CircuitsTotal
+	}
+	return 0
+}
+
+func (x *NATStatus) GetCircuitsRefused() uint64 {
+	if x != nil {
+		return x.CircuitsRefused
+	}
+	return 0
+}
+
+func (x *NATStatus) GetReservationsHeld() uint32 {
+	if x != nil {
+		return x.ReservationsHeld
+	}
+	return 0
+}
+
+func (x *NATStatus) GetReservationsRefused() uint64 {
+	if x != nil {
+		return x.ReservationsRefused
+	}
+	return 0
+}
+
+func (x *NATStatus) GetRelayedBytes() uint64 {
+	if x != nil {
+		return x.RelayedBytes
+	}
+	return 0
+}
+
+func (x *NATStatus) GetHolePunches() uint64 {
+	if x != nil {
+		return x.HolePunches
+	}
+	return 0
+}
+
+func (x *NATStatus) GetHolePunchFailures() uint64 {
+	if x != nil {
+		return x.HolePunchFailures
+	}
+	return 0
+}
+
+func (x *NATStatus) GetDirectConns() uint32 {
+	if x != nil {
+		return x.DirectConns
+	}
+	return 0
+}
+
+func (x *NATStatus) GetRelayedConns() uint32 {
+	if x != nil {
+		return x.RelayedConns
+	}
+	return 0
+}
+
 // DHTOpCounter measures one kind of the node's get or store operations (dht.OpCounts), cumulative
 // over the worker's lifetime. For one operation alone, rounds times a round trip is the least time
 // its RPCs could take.
@@ -2336,7 +2732,7 @@ type DHTOpCounter struct {
 
 func (x *DHTOpCounter) Reset() {
 	*x = DHTOpCounter{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	mi := &file_ipcpb_ipc_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2744,7 @@ func (x *DHTOpCounter) String() string {
 func (*DHTOpCounter) ProtoMessage() {}
 
 func (x *DHTOpCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[34]
+	mi := &file_ipcpb_ipc_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2757,7 @@ func (x *DHTOpCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHTOpCounter.ProtoReflect.Descriptor instead.
 func (*DHTOpCounter) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{34}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DHTOpCounter) GetName() string {
@@ -2402,7 +2798,7 @@ type AddPeersRequest struct {
 
 func (x *AddPeersRequest) Reset() {
 	*x = AddPeersRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	mi := &file_ipcpb_ipc_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2810,7 @@ func (x *AddPeersRequest) String() string {
 func (*AddPeersRequest) ProtoMessage() {}
 
 func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[35]
+	mi := &file_ipcpb_ipc_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2823,7 @@ func (x *AddPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeersRequest.ProtoReflect.Descriptor instead.
 func (*AddPeersRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{35}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AddPeersRequest) GetMaddrs() []string {
@@ -2452,7 +2848,7 @@ type AddPeerOutcome struct {
 
 func (x *AddPeerOutcome) Reset() {
 	*x = AddPeerOutcome{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[36]
+	mi := &file_ipcpb_ipc_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2860,7 @@ func (x *AddPeerOutcome) String() string {
 func (*AddPeerOutcome) ProtoMessage() {}
 
 func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[36]
+	mi := &file_ipcpb_ipc_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2873,7 @@ func (x *AddPeerOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerOutcome.ProtoReflect.Descriptor instead.
 func (*AddPeerOutcome) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{36}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AddPeerOutcome) GetMaddr() string {
@@ -2515,7 +2911,7 @@ type AddPeersResponse struct {
 
 func (x *AddPeersResponse) Reset() {
 	*x = AddPeersResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[37]
+	mi := &file_ipcpb_ipc_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2923,7 @@ func (x *AddPeersResponse) String() string {
 func (*AddPeersResponse) ProtoMessage() {}
 
 func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[37]
+	mi := &file_ipcpb_ipc_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2936,7 @@ func (x *AddPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeersResponse.ProtoReflect.Descriptor instead.
 func (*AddPeersResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{37}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AddPeersResponse) GetAnswered() uint32 {
@@ -2565,7 +2961,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[38]
+	mi := &file_ipcpb_ipc_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2973,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[38]
+	mi := &file_ipcpb_ipc_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2986,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{38}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{40}
 }
 
 type ShutdownResponse struct {
@@ -2601,7 +2997,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_ipcpb_ipc_proto_msgTypes[39]
+	mi := &file_ipcpb_ipc_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3009,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ipcpb_ipc_proto_msgTypes[39]
+	mi := &file_ipcpb_ipc_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,14 +3022,14 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{39}
+	return file_ipcpb_ipc_proto_rawDescGZIP(), []int{41}
 }
 
 var File_ipcpb_ipc_proto protoreflect.FileDescriptor
 
 const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\n" +
-	"\x0fipcpb/ipc.proto\x12\x0fhivemind.ipc.v1\"\xfa\x02\n" +
+	"\x0fipcpb/ipc.proto\x12\x0fhivemind.ipc.v1\"\x94\x06\n" +
 	"\n" +
 	"NodeConfig\x12\x1b\n" +
 	"\tstate_dir\x18\x01 \x01(\tR\bstateDir\x12#\n" +
@@ -2648,7 +3044,27 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\n" +
 	"validators\x18\b \x03(\v2\x1e.hivemind.ipc.v1.ValidatorSpecR\n" +
 	"validators\x12,\n" +
-	"\x12no_persist_records\x18\t \x01(\bR\x10noPersistRecords\"\xd7\a\n" +
+	"\x12no_persist_records\x18\t \x01(\bR\x10noPersistRecords\x12#\n" +
+	"\rdisable_relay\x18\n" +
+	" \x01(\bR\fdisableRelay\x122\n" +
+	"\x15disable_relay_service\x18\v \x01(\bR\x13disableRelayService\x12$\n" +
+	"\x0euse_auto_relay\x18\f \x01(\bR\fuseAutoRelay\x12%\n" +
+	"\x0etrusted_relays\x18\r \x03(\tR\rtrustedRelays\x12(\n" +
+	"\x10disable_auto_nat\x18\x0e \x01(\bR\x0edisableAutoNat\x12 \n" +
+	"\fnat_port_map\x18\x0f \x01(\bR\n" +
+	"natPortMap\x12-\n" +
+	"\x12force_reachability\x18\x10 \x01(\tR\x11forceReachability\x12\x1b\n" +
+	"\tno_listen\x18\x11 \x01(\bR\bnoListen\x12?\n" +
+	"\frelay_limits\x18\x12 \x01(\v2\x1c.hivemind.ipc.v1.RelayLimitsR\vrelayLimits\x12\x19\n" +
+	"\bdht_mode\x18\x13 \x01(\tR\adhtMode\"\xc9\x01\n" +
+	"\vRelayLimits\x12!\n" +
+	"\fmax_circuits\x18\x01 \x01(\x05R\vmaxCircuits\x12)\n" +
+	"\x10max_reservations\x18\x02 \x01(\x05R\x0fmaxReservations\x12\x1f\n" +
+	"\vbuffer_size\x18\x03 \x01(\x03R\n" +
+	"bufferSize\x12\x1d\n" +
+	"\n" +
+	"data_limit\x18\x04 \x01(\x03R\tdataLimit\x12,\n" +
+	"\x12time_limit_seconds\x18\x05 \x01(\x01R\x10timeLimitSeconds\"\xd7\a\n" +
 	"\tDHTParams\x12\x1f\n" +
 	"\vbucket_size\x18\x01 \x01(\x05R\n" +
 	"bucketSize\x12!\n" +
@@ -2798,7 +3214,7 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x0fdht_rtt_seconds\x18\t \x01(\x01R\rdhtRttSeconds\x12<\n" +
 	"\x1bdht_last_answer_age_seconds\x18\n" +
 	" \x01(\x01R\x17dhtLastAnswerAgeSeconds\x12>\n" +
-	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\"\xb4\x04\n" +
+	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\"\xe2\x04\n" +
 	"\rStatsResponse\x12,\n" +
 	"\x12routing_table_size\x18\x01 \x01(\x04R\x10routingTableSize\x12\x1f\n" +
 	"\vstored_keys\x18\x02 \x01(\x04R\n" +
@@ -2819,7 +3235,34 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\n" +
 	"goroutines\x18\r \x01(\rR\n" +
 	"goroutines\x126\n" +
-	"\adht_ops\x18\x0e \x03(\v2\x1d.hivemind.ipc.v1.DHTOpCounterR\x06dhtOps\"`\n" +
+	"\adht_ops\x18\x0e \x03(\v2\x1d.hivemind.ipc.v1.DHTOpCounterR\x06dhtOps\x12,\n" +
+	"\x03nat\x18\x0f \x01(\v2\x1a.hivemind.ipc.v1.NATStatusR\x03nat\"\x8b\x06\n" +
+	"\tNATStatus\x12\"\n" +
+	"\freachability\x18\x01 \x01(\tR\freachability\x12/\n" +
+	"\x13reachability_forced\x18\x02 \x01(\bR\x12reachabilityForced\x12\x19\n" +
+	"\bkad_mode\x18\x03 \x01(\tR\akadMode\x12\x14\n" +
+	"\x05relay\x18\x04 \x01(\bR\x05relay\x12#\n" +
+	"\rrelay_service\x18\x05 \x01(\bR\frelayService\x12\x1d\n" +
+	"\n" +
+	"auto_relay\x18\x06 \x01(\bR\tautoRelay\x12\x19\n" +
+	"\bauto_nat\x18\a \x01(\bR\aautoNat\x12 \n" +
+	"\fnat_port_map\x18\b \x01(\bR\n" +
+	"natPortMap\x12\x1b\n" +
+	"\tno_listen\x18\t \x01(\bR\bnoListen\x12\x1f\n" +
+	"\vrelay_addrs\x18\n" +
+	" \x03(\tR\n" +
+	"relayAddrs\x12\"\n" +
+	"\freservations\x18\v \x03(\tR\freservations\x12#\n" +
+	"\rcircuits_open\x18\f \x01(\rR\fcircuitsOpen\x12%\n" +
+	"\x0ecircuits_total\x18\r \x01(\x04R\rcircuitsTotal\x12)\n" +
+	"\x10circuits_refused\x18\x0e \x01(\x04R\x0fcircuitsRefused\x12+\n" +
+	"\x11reservations_held\x18\x0f \x01(\rR\x10reservationsHeld\x121\n" +
+	"\x14reservations_refused\x18\x10 \x01(\x04R\x13reservationsRefused\x12#\n" +
+	"\rrelayed_bytes\x18\x11 \x01(\x04R\frelayedBytes\x12!\n" +
+	"\fhole_punches\x18\x12 \x01(\x04R\vholePunches\x12.\n" +
+	"\x13hole_punch_failures\x18\x13 \x01(\x04R\x11holePunchFailures\x12!\n" +
+	"\fdirect_conns\x18\x14 \x01(\rR\vdirectConns\x12#\n" +
+	"\rrelayed_conns\x18\x15 \x01(\rR\frelayedConns\"`\n" +
 	"\fDHTOpCounter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +
@@ -2861,105 +3304,109 @@ func file_ipcpb_ipc_proto_rawDescGZIP() []byte {
 	return file_ipcpb_ipc_proto_rawDescData
 }
 
-var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_ipcpb_ipc_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_ipcpb_ipc_proto_goTypes = []any{
 	(*NodeConfig)(nil),            // 0: hivemind.ipc.v1.NodeConfig
-	(*DHTParams)(nil),             // 1: hivemind.ipc.v1.DHTParams
-	(*ValidatorSpec)(nil),         // 2: hivemind.ipc.v1.ValidatorSpec
-	(*RSAValidatorSpec)(nil),      // 3: hivemind.ipc.v1.RSAValidatorSpec
-	(*SchemaValidatorSpec)(nil),   // 4: hivemind.ipc.v1.SchemaValidatorSpec
-	(*ConfigureRequest)(nil),      // 5: hivemind.ipc.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 6: hivemind.ipc.v1.ConfigureResponse
-	(*PeerInfo)(nil),              // 7: hivemind.ipc.v1.PeerInfo
-	(*Key)(nil),                   // 8: hivemind.ipc.v1.Key
-	(*Value)(nil),                 // 9: hivemind.ipc.v1.Value
-	(*DictionaryEntry)(nil),       // 10: hivemind.ipc.v1.DictionaryEntry
-	(*GetOptions)(nil),            // 11: hivemind.ipc.v1.GetOptions
-	(*GetRequest)(nil),            // 12: hivemind.ipc.v1.GetRequest
-	(*GetResult)(nil),             // 13: hivemind.ipc.v1.GetResult
-	(*GetResponse)(nil),           // 14: hivemind.ipc.v1.GetResponse
-	(*GetManyRequest)(nil),        // 15: hivemind.ipc.v1.GetManyRequest
-	(*GetManyResponse)(nil),       // 16: hivemind.ipc.v1.GetManyResponse
-	(*StoreItem)(nil),             // 17: hivemind.ipc.v1.StoreItem
-	(*StoreRequest)(nil),          // 18: hivemind.ipc.v1.StoreRequest
-	(*ReplicaResult)(nil),         // 19: hivemind.ipc.v1.ReplicaResult
-	(*StoreResult)(nil),           // 20: hivemind.ipc.v1.StoreResult
-	(*StoreResponse)(nil),         // 21: hivemind.ipc.v1.StoreResponse
-	(*StoreManyRequest)(nil),      // 22: hivemind.ipc.v1.StoreManyRequest
-	(*StoreManyResponse)(nil),     // 23: hivemind.ipc.v1.StoreManyResponse
-	(*PeerIDRequest)(nil),         // 24: hivemind.ipc.v1.PeerIDRequest
-	(*PeerIDResponse)(nil),        // 25: hivemind.ipc.v1.PeerIDResponse
-	(*VisibleMaddrsRequest)(nil),  // 26: hivemind.ipc.v1.VisibleMaddrsRequest
-	(*VisibleMaddrsResponse)(nil), // 27: hivemind.ipc.v1.VisibleMaddrsResponse
-	(*StatsRequest)(nil),          // 28: hivemind.ipc.v1.StatsRequest
-	(*Histogram)(nil),             // 29: hivemind.ipc.v1.Histogram
-	(*RPCCounter)(nil),            // 30: hivemind.ipc.v1.RPCCounter
-	(*OpCounter)(nil),             // 31: hivemind.ipc.v1.OpCounter
-	(*PeerStatus)(nil),            // 32: hivemind.ipc.v1.PeerStatus
-	(*StatsResponse)(nil),         // 33: hivemind.ipc.v1.StatsResponse
-	(*DHTOpCounter)(nil),          // 34: hivemind.ipc.v1.DHTOpCounter
-	(*AddPeersRequest)(nil),       // 35: hivemind.ipc.v1.AddPeersRequest
-	(*AddPeerOutcome)(nil),        // 36: hivemind.ipc.v1.AddPeerOutcome
-	(*AddPeersResponse)(nil),      // 37: hivemind.ipc.v1.AddPeersResponse
-	(*ShutdownRequest)(nil),       // 38: hivemind.ipc.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),      // 39: hivemind.ipc.v1.ShutdownResponse
+	(*RelayLimits)(nil),           // 1: hivemind.ipc.v1.RelayLimits
+	(*DHTParams)(nil),             // 2: hivemind.ipc.v1.DHTParams
+	(*ValidatorSpec)(nil),         // 3: hivemind.ipc.v1.ValidatorSpec
+	(*RSAValidatorSpec)(nil),      // 4: hivemind.ipc.v1.RSAValidatorSpec
+	(*SchemaValidatorSpec)(nil),   // 5: hivemind.ipc.v1.SchemaValidatorSpec
+	(*ConfigureRequest)(nil),      // 6: hivemind.ipc.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),     // 7: hivemind.ipc.v1.ConfigureResponse
+	(*PeerInfo)(nil),              // 8: hivemind.ipc.v1.PeerInfo
+	(*Key)(nil),                   // 9: hivemind.ipc.v1.Key
+	(*Value)(nil),                 // 10: hivemind.ipc.v1.Value
+	(*DictionaryEntry)(nil),       // 11: hivemind.ipc.v1.DictionaryEntry
+	(*GetOptions)(nil),            // 12: hivemind.ipc.v1.GetOptions
+	(*GetRequest)(nil),            // 13: hivemind.ipc.v1.GetRequest
+	(*GetResult)(nil),             // 14: hivemind.ipc.v1.GetResult
+	(*GetResponse)(nil),           // 15: hivemind.ipc.v1.GetResponse
+	(*GetManyRequest)(nil),        // 16: hivemind.ipc.v1.GetManyRequest
+	(*GetManyResponse)(nil),       // 17: hivemind.ipc.v1.GetManyResponse
+	(*StoreItem)(nil),             // 18: hivemind.ipc.v1.StoreItem
+	(*StoreRequest)(nil),          // 19: hivemind.ipc.v1.StoreRequest
+	(*ReplicaResult)(nil),         // 20: hivemind.ipc.v1.ReplicaResult
+	(*StoreResult)(nil),           // 21: hivemind.ipc.v1.StoreResult
+	(*StoreResponse)(nil),         // 22: hivemind.ipc.v1.StoreResponse
+	(*StoreManyRequest)(nil),      // 23: hivemind.ipc.v1.StoreManyRequest
+	(*StoreManyResponse)(nil),     // 24: hivemind.ipc.v1.StoreManyResponse
+	(*PeerIDRequest)(nil),         // 25: hivemind.ipc.v1.PeerIDRequest
+	(*PeerIDResponse)(nil),        // 26: hivemind.ipc.v1.PeerIDResponse
+	(*VisibleMaddrsRequest)(nil),  // 27: hivemind.ipc.v1.VisibleMaddrsRequest
+	(*VisibleMaddrsResponse)(nil), // 28: hivemind.ipc.v1.VisibleMaddrsResponse
+	(*StatsRequest)(nil),          // 29: hivemind.ipc.v1.StatsRequest
+	(*Histogram)(nil),             // 30: hivemind.ipc.v1.Histogram
+	(*RPCCounter)(nil),            // 31: hivemind.ipc.v1.RPCCounter
+	(*OpCounter)(nil),             // 32: hivemind.ipc.v1.OpCounter
+	(*PeerStatus)(nil),            // 33: hivemind.ipc.v1.PeerStatus
+	(*StatsResponse)(nil),         // 34: hivemind.ipc.v1.StatsResponse
+	(*NATStatus)(nil),             // 35: hivemind.ipc.v1.NATStatus
+	(*DHTOpCounter)(nil),          // 36: hivemind.ipc.v1.DHTOpCounter
+	(*AddPeersRequest)(nil),       // 37: hivemind.ipc.v1.AddPeersRequest
+	(*AddPeerOutcome)(nil),        // 38: hivemind.ipc.v1.AddPeerOutcome
+	(*AddPeersResponse)(nil),      // 39: hivemind.ipc.v1.AddPeersResponse
+	(*ShutdownRequest)(nil),       // 40: hivemind.ipc.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),      // 41: hivemind.ipc.v1.ShutdownResponse
 }
 var file_ipcpb_ipc_proto_depIdxs = []int32{
-	1,  // 0: hivemind.ipc.v1.NodeConfig.dht:type_name -> hivemind.ipc.v1.DHTParams
-	2,  // 1: hivemind.ipc.v1.NodeConfig.validators:type_name -> hivemind.ipc.v1.ValidatorSpec
-	3,  // 2: hivemind.ipc.v1.ValidatorSpec.rsa:type_name -> hivemind.ipc.v1.RSAValidatorSpec
-	4,  // 3: hivemind.ipc.v1.ValidatorSpec.schema:type_name -> hivemind.ipc.v1.SchemaValidatorSpec
-	0,  // 4: hivemind.ipc.v1.ConfigureRequest.config:type_name -> hivemind.ipc.v1.NodeConfig
-	7,  // 5: hivemind.ipc.v1.ConfigureResponse.peer:type_name -> hivemind.ipc.v1.PeerInfo
-	10, // 6: hivemind.ipc.v1.Value.dictionary:type_name -> hivemind.ipc.v1.DictionaryEntry
-	8,  // 7: hivemind.ipc.v1.GetRequest.key:type_name -> hivemind.ipc.v1.Key
-	11, // 8: hivemind.ipc.v1.GetRequest.options:type_name -> hivemind.ipc.v1.GetOptions
-	9,  // 9: hivemind.ipc.v1.GetResult.value:type_name -> hivemind.ipc.v1.Value
-	13, // 10: hivemind.ipc.v1.GetResponse.result:type_name -> hivemind.ipc.v1.GetResult
-	8,  // 11: hivemind.ipc.v1.GetManyRequest.keys:type_name -> hivemind.ipc.v1.Key
-	11, // 12: hivemind.ipc.v1.GetManyRequest.options:type_name -> hivemind.ipc.v1.GetOptions
-	13, // 13: hivemind.ipc.v1.GetManyResponse.results:type_name -> hivemind.ipc.v1.GetResult
-	8,  // 14: hivemind.ipc.v1.StoreItem.key:type_name -> hivemind.ipc.v1.Key
-	17, // 15: hivemind.ipc.v1.StoreRequest.item:type_name -> hivemind.ipc.v1.StoreItem
-	19, // 16: hivemind.ipc.v1.StoreResult.replicas:type_name -> hivemind.ipc.v1.ReplicaResult
-	20, // 17: hivemind.ipc.v1.StoreResponse.result:type_name -> hivemind.ipc.v1.StoreResult
-	17, // 18: hivemind.ipc.v1.StoreManyRequest.items:type_name -> hivemind.ipc.v1.StoreItem
-	20, // 19: hivemind.ipc.v1.StoreManyResponse.results:type_name -> hivemind.ipc.v1.StoreResult
-	29, // 20: hivemind.ipc.v1.RPCCounter.sent_latency:type_name -> hivemind.ipc.v1.Histogram
-	29, // 21: hivemind.ipc.v1.RPCCounter.received_latency:type_name -> hivemind.ipc.v1.Histogram
-	29, // 22: hivemind.ipc.v1.OpCounter.latency:type_name -> hivemind.ipc.v1.Histogram
-	30, // 23: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
-	31, // 24: hivemind.ipc.v1.StatsResponse.ops:type_name -> hivemind.ipc.v1.OpCounter
-	32, // 25: hivemind.ipc.v1.StatsResponse.peers:type_name -> hivemind.ipc.v1.PeerStatus
-	34, // 26: hivemind.ipc.v1.StatsResponse.dht_ops:type_name -> hivemind.ipc.v1.DHTOpCounter
-	36, // 27: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
-	5,  // 28: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
-	12, // 29: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
-	12, // 30: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
-	15, // 31: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
-	18, // 32: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
-	22, // 33: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
-	24, // 34: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
-	26, // 35: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
-	28, // 36: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
-	35, // 37: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
-	38, // 38: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
-	6,  // 39: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
-	14, // 40: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
-	14, // 41: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
-	16, // 42: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
-	21, // 43: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
-	23, // 44: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
-	25, // 45: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
-	27, // 46: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
-	33, // 47: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
-	37, // 48: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
-	39, // 49: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	2,  // 0: hivemind.ipc.v1.NodeConfig.dht:type_name -> hivemind.ipc.v1.DHTParams
+	3,  // 1: hivemind.ipc.v1.NodeConfig.validators:type_name -> hivemind.ipc.v1.ValidatorSpec
+	1,  // 2: hivemind.ipc.v1.NodeConfig.relay_limits:type_name -> hivemind.ipc.v1.RelayLimits
+	4,  // 3: hivemind.ipc.v1.ValidatorSpec.rsa:type_name -> hivemind.ipc.v1.RSAValidatorSpec
+	5,  // 4: hivemind.ipc.v1.ValidatorSpec.schema:type_name -> hivemind.ipc.v1.SchemaValidatorSpec
+	0,  // 5: hivemind.ipc.v1.ConfigureRequest.config:type_name -> hivemind.ipc.v1.NodeConfig
+	8,  // 6: hivemind.ipc.v1.ConfigureResponse.peer:type_name -> hivemind.ipc.v1.PeerInfo
+	11, // 7: hivemind.ipc.v1.Value.dictionary:type_name -> hivemind.ipc.v1.DictionaryEntry
+	9,  // 8: hivemind.ipc.v1.GetRequest.key:type_name -> hivemind.ipc.v1.Key
+	12, // 9: hivemind.ipc.v1.GetRequest.options:type_name -> hivemind.ipc.v1.GetOptions
+	10, // 10: hivemind.ipc.v1.GetResult.value:type_name -> hivemind.ipc.v1.Value
+	14, // 11: hivemind.ipc.v1.GetResponse.result:type_name -> hivemind.ipc.v1.GetResult
+	9,  // 12: hivemind.ipc.v1.GetManyRequest.keys:type_name -> hivemind.ipc.v1.Key
+	12, // 13: hivemind.ipc.v1.GetManyRequest.options:type_name -> hivemind.ipc.v1.GetOptions
+	14, // 14: hivemind.ipc.v1.GetManyResponse.results:type_name -> hivemind.ipc.v1.GetResult
+	9,  // 15: hivemind.ipc.v1.StoreItem.key:type_name -> hivemind.ipc.v1.Key
+	18, // 16: hivemind.ipc.v1.StoreRequest.item:type_name -> hivemind.ipc.v1.StoreItem
+	20, // 17: hivemind.ipc.v1.StoreResult.replicas:type_name -> hivemind.ipc.v1.ReplicaResult
+	21, // 18: hivemind.ipc.v1.StoreResponse.result:type_name -> hivemind.ipc.v1.StoreResult
+	18, // 19: hivemind.ipc.v1.StoreManyRequest.items:type_name -> hivemind.ipc.v1.StoreItem
+	21, // 20: hivemind.ipc.v1.StoreManyResponse.results:type_name -> hivemind.ipc.v1.StoreResult
+	30, // 21: hivemind.ipc.v1.RPCCounter.sent_latency:type_name -> hivemind.ipc.v1.Histogram
+	30, // 22: hivemind.ipc.v1.RPCCounter.received_latency:type_name -> hivemind.ipc.v1.Histogram
+	30, // 23: hivemind.ipc.v1.OpCounter.latency:type_name -> hivemind.ipc.v1.Histogram
+	31, // 24: hivemind.ipc.v1.StatsResponse.rpcs:type_name -> hivemind.ipc.v1.RPCCounter
+	32, // 25: hivemind.ipc.v1.StatsResponse.ops:type_name -> hivemind.ipc.v1.OpCounter
+	33, // 26: hivemind.ipc.v1.StatsResponse.peers:type_name -> hivemind.ipc.v1.PeerStatus
+	36, // 27: hivemind.ipc.v1.StatsResponse.dht_ops:type_name -> hivemind.ipc.v1.DHTOpCounter
+	35, // 28: hivemind.ipc.v1.StatsResponse.nat:type_name -> hivemind.ipc.v1.NATStatus
+	38, // 29: hivemind.ipc.v1.AddPeersResponse.peers:type_name -> hivemind.ipc.v1.AddPeerOutcome
+	6,  // 30: hivemind.ipc.v1.Worker.Configure:input_type -> hivemind.ipc.v1.ConfigureRequest
+	13, // 31: hivemind.ipc.v1.Worker.Get:input_type -> hivemind.ipc.v1.GetRequest
+	13, // 32: hivemind.ipc.v1.Worker.GetStream:input_type -> hivemind.ipc.v1.GetRequest
+	16, // 33: hivemind.ipc.v1.Worker.GetMany:input_type -> hivemind.ipc.v1.GetManyRequest
+	19, // 34: hivemind.ipc.v1.Worker.Store:input_type -> hivemind.ipc.v1.StoreRequest
+	23, // 35: hivemind.ipc.v1.Worker.StoreMany:input_type -> hivemind.ipc.v1.StoreManyRequest
+	25, // 36: hivemind.ipc.v1.Worker.PeerID:input_type -> hivemind.ipc.v1.PeerIDRequest
+	27, // 37: hivemind.ipc.v1.Worker.VisibleMaddrs:input_type -> hivemind.ipc.v1.VisibleMaddrsRequest
+	29, // 38: hivemind.ipc.v1.Worker.Stats:input_type -> hivemind.ipc.v1.StatsRequest
+	37, // 39: hivemind.ipc.v1.Worker.AddPeers:input_type -> hivemind.ipc.v1.AddPeersRequest
+	40, // 40: hivemind.ipc.v1.Worker.Shutdown:input_type -> hivemind.ipc.v1.ShutdownRequest
+	7,  // 41: hivemind.ipc.v1.Worker.Configure:output_type -> hivemind.ipc.v1.ConfigureResponse
+	15, // 42: hivemind.ipc.v1.Worker.Get:output_type -> hivemind.ipc.v1.GetResponse
+	15, // 43: hivemind.ipc.v1.Worker.GetStream:output_type -> hivemind.ipc.v1.GetResponse
+	17, // 44: hivemind.ipc.v1.Worker.GetMany:output_type -> hivemind.ipc.v1.GetManyResponse
+	22, // 45: hivemind.ipc.v1.Worker.Store:output_type -> hivemind.ipc.v1.StoreResponse
+	24, // 46: hivemind.ipc.v1.Worker.StoreMany:output_type -> hivemind.ipc.v1.StoreManyResponse
+	26, // 47: hivemind.ipc.v1.Worker.PeerID:output_type -> hivemind.ipc.v1.PeerIDResponse
+	28, // 48: hivemind.ipc.v1.Worker.VisibleMaddrs:output_type -> hivemind.ipc.v1.VisibleMaddrsResponse
+	34, // 49: hivemind.ipc.v1.Worker.Stats:output_type -> hivemind.ipc.v1.StatsResponse
+	39, // 50: hivemind.ipc.v1.Worker.AddPeers:output_type -> hivemind.ipc.v1.AddPeersResponse
+	41, // 51: hivemind.ipc.v1.Worker.Shutdown:output_type -> hivemind.ipc.v1.ShutdownResponse
+	41, // [41:52] is the sub-list for method output_type
+	30, // [30:41] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_ipcpb_ipc_proto_init() }
@@ -2967,7 +3414,7 @@ func file_ipcpb_ipc_proto_init() {
 	if File_ipcpb_ipc_proto != nil {
 		return
 	}
-	file_ipcpb_ipc_proto_msgTypes[2].OneofWrappers = []any{
+	file_ipcpb_ipc_proto_msgTypes[3].OneofWrappers = []any{
 		(*ValidatorSpec_Rsa)(nil),
 		(*ValidatorSpec_Schema)(nil),
 	}
@@ -2977,7 +3424,7 @@ func file_ipcpb_ipc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipcpb_ipc_proto_rawDesc), len(file_ipcpb_ipc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
