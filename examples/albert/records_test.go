@@ -106,6 +106,27 @@ func requireBytes(t *testing.T, want, got []byte, what string) {
 	require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got), what)
 }
 
+// checkTrainerRecord checks what a Go trainer of the record's run shares with a Python one: the key
+// (rawKey of the run whose validator holds model, as keyOf builds it), the subkey (the owner marker
+// as bytes), the verdict of the run's validators (want) and the value they strip to (stripped). It
+// returns the verdict.
+func checkTrainerRecord(t *testing.T, marker []byte, model string, keyOf func(runID string) dht.Key,
+	rawKey string, rec vectorRecord, want bool, stripped []byte) bool {
+	t.Helper()
+	runID := runIDOf(t, model, rawKey)
+	require.Equal(t, dht.MustKey(rawKey), keyOf(runID), "the run's key")
+	requireBytes(t, rec.Key, keyOf(runID).ID().Bytes(), "key")
+	subkey, err := msgpack.Marshal(marker)
+	require.NoError(t, err)
+	requireBytes(t, rec.Subkey, subkey, "the subkey is the owner marker as bytes")
+
+	c := runValidator(t, runID, testKey(t, 0))
+	ok, reason := c.Validate(rec.record())
+	require.Equal(t, want, ok, reason)
+	requireBytes(t, stripped, c.StripValue(rec.record()), "strip_value")
+	return ok
+}
+
 // TestMetricsRecordMatchesHivemind: the metrics record a Go trainer of the record's run builds is
 // byte for byte the one a Python albert trainer stored (key, subkey, unsigned value), and the signed
 // Python record gets the same verdict from the validators a Go node of that run is configured with
@@ -113,18 +134,7 @@ func requireBytes(t *testing.T, want, got []byte, what string) {
 func TestMetricsRecordMatchesHivemind(t *testing.T) {
 	marker := ownerMarker(t)
 	vectors.Run(t, "schema.json", "trainer_metrics_records", func(t *testing.T, tc metricsRecord) {
-		runID := runIDOf(t, "MetricSchema", tc.RawKey)
-		require.Equal(t, dht.MustKey(tc.RawKey), MetricsKey(runID), "the run's metrics key")
-		requireBytes(t, tc.Record.Key, MetricsKey(runID).ID().Bytes(), "key")
-		subkey, err := msgpack.Marshal(marker)
-		require.NoError(t, err)
-		requireBytes(t, tc.Record.Subkey, subkey, "the subkey is the owner marker as bytes")
-
-		c := runValidator(t, runID, testKey(t, 0))
-		ok, reason := c.Validate(tc.Record.record())
-		require.Equal(t, tc.CompositeValidate, ok, reason)
-		requireBytes(t, tc.UnsignedValue, c.StripValue(tc.Record.record()), "strip_value")
-		if !ok {
+		if !checkTrainerRecord(t, marker, "MetricSchema", MetricsKey, tc.RawKey, tc.Record, tc.CompositeValidate, tc.UnsignedValue) {
 			return // a node refuses the record: nobody parses it
 		}
 
@@ -145,18 +155,7 @@ func TestMetricsRecordMatchesHivemind(t *testing.T) {
 func TestProgressRecordMatchesHivemind(t *testing.T) {
 	marker := ownerMarker(t)
 	vectors.Run(t, "schema.json", "trainer_progress_records", func(t *testing.T, tc progressRecord) {
-		runID := runIDOf(t, "TrainingProgressSchema", tc.RawKey)
-		require.Equal(t, dht.MustKey(tc.RawKey), ProgressKey(runID), "the run's progress key")
-		requireBytes(t, tc.Record.Key, ProgressKey(runID).ID().Bytes(), "key")
-		subkey, err := msgpack.Marshal(marker)
-		require.NoError(t, err)
-		requireBytes(t, tc.Record.Subkey, subkey, "the subkey is the owner marker as bytes")
-
-		c := runValidator(t, runID, testKey(t, 0))
-		ok, reason := c.Validate(tc.Record.record())
-		require.Equal(t, tc.CompositeValidate, ok, reason)
-		requireBytes(t, tc.StrippedValue, c.StripValue(tc.Record.record()), "strip_value")
-		if !ok {
+		if !checkTrainerRecord(t, marker, "TrainingProgressSchema", ProgressKey, tc.RawKey, tc.Record, tc.CompositeValidate, tc.StrippedValue) {
 			return // a node refuses the record: nobody parses it
 		}
 
