@@ -66,6 +66,9 @@ func run(cfg ServerConfig) int {
 	slog.SetDefault(logger) // this process is a worker: its default logger is the relay
 	cfg.Logger = logger
 
+	stopProfiles := startProfiles(os.Getenv(EnvProfileDir), logger)
+	defer stopProfiles()
+
 	lifeline, err := watchParent()
 	if err != nil {
 		logger.Error("parent check failed; exiting", "error", err)

@@ -33,6 +33,7 @@ commands:
   store     store a value through a short-lived client-mode node; prints JSON
   keygen    write an identity key file (rsa: hivemind and p2pd; ed25519: p2pd and Go nodes)
   status    show a running supervisor's workers
+  bench     measure a swarm of workers (latency, throughput, batches, start-up, memory) against baselines
   help      this text; "supervisor <command> --help" explains a command's flags
 
 Flags may come before or after the arguments; "--" ends the flags (supervisor store -- -key -1).
@@ -53,5 +54,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runKeygen(args, stdout, stderr)
 		}},
 		{Name: "status", Run: runStatus},
+		{Name: "bench", Run: runBench},
 	})
 }

@@ -7,4 +7,9 @@
 // DHT benchmarks (dht_bench_test.go): a 2-node GET and STORE over loopback libp2p next to a raw
 // unary round trip (DHTProtocol-sized rpc_ping to a trivial handler) on the same hosts; the same
 // operations through the in-memory dhtsim network; and local, in-process store/get on one node.
+//
+// Swarm benchmarks (swarm_bench_test.go, -bench Swarm): `supervisor bench` on a swarm of worker
+// processes — latency against each operation's critical path, throughput against raw unary calls,
+// batches against separate calls, a lone worker's start-to-ready and memory — logged as its table
+// and reported as metrics.
 package bench
