@@ -29,10 +29,12 @@ const (
 // value lets libp2p detect it.
 type Reachability string
 
-// The forced reachabilities.
+// The reachabilities. Config.Reachability forces public or private; NATStatus reports unknown too.
 const (
 	ReachabilityPublic  Reachability = "public"
 	ReachabilityPrivate Reachability = "private"
+	// ReachabilityUnknown: AutoNAT has not decided yet (never a valid Config.Reachability).
+	ReachabilityUnknown Reachability = "unknown"
 )
 
 // Defaults applied to zero Config fields.
@@ -79,6 +81,37 @@ type Config struct {
 	StreamIdleTimeout time.Duration
 	// Limits size the resource and connection managers; zero fields take defaults.
 	Limits Limits
+
+	// NAT traversal (see options_nat.go). The zero values are hivemind's defaults (P2P.create), except
+	// NATPortMap, which hivemind turns on.
+
+	// DisableRelay turns the circuit v2 relay transport and the relay service off (hivemind
+	// use_relay=False): the host neither reaches peers through relays nor is reached through one.
+	// With the relay on (the default), every outgoing stream (DHT RPCs, servicer calls, peer routing)
+	// may run over a limited (relayed) connection, as p2pd's -relay=1 allows.
+	DisableRelay bool
+	// DisableRelayService keeps the relay transport but relays for nobody (p2pd -relayService=0).
+	DisableRelayService bool
+	// Relay sizes the relay service; zero fields take p2pd's defaults (DefaultRelayLimits).
+	Relay RelayLimits
+	// AutoRelay reserves slots on relays while the host finds itself private, and announces the
+	// /p2p-circuit addresses they give it (hivemind use_auto_relay). The candidates are TrustedRelays,
+	// or the initial peers when there are none, then the peers the kad DHT knows closest to this host.
+	// It needs the relay, and a relay or an initial peer to start from.
+	AutoRelay bool
+	// TrustedRelays are relays (full multiaddrs ending in /p2p/<peer id>) auto-relay tries first
+	// (hivemind trusted_relays); only with AutoRelay.
+	TrustedRelays []string
+	// DisableAutoNAT turns the AutoNAT service for other peers and hole punching (DCUtR) off
+	// (hivemind auto_nat=False). The host still asks its peers for its own reachability.
+	DisableAutoNAT bool
+	// NATPortMap asks the local network's router for port mappings (UPnP, NAT-PMP). Off by default,
+	// unlike hivemind: it sends discovery traffic to the local network, which the default loopback
+	// host has no use for.
+	NATPortMap bool
+	// NoListen: listen on no address and dial out only (hivemind no_listen); the relay transport
+	// still runs when the relay is on. It excludes ListenAddrs.
+	NoListen bool
 	// Logger receives the host's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -121,6 +154,7 @@ func (c Config) Validate() error {
 	default:
 		bad("Reachability", "%q is not public or private", c.Reachability)
 	}
+	c.validateNAT(bad)
 	if c.MaxMessageSize < 0 {
 		bad("MaxMessageSize", "negative (%d)", c.MaxMessageSize)
 	}
@@ -137,7 +171,7 @@ func (c Config) Validate() error {
 
 // withDefaults returns a copy with every zero field set to its default. The caller's Config is untouched.
 func (c Config) withDefaults() Config {
-	if len(c.ListenAddrs) == 0 {
+	if len(c.ListenAddrs) == 0 && !c.NoListen {
 		c.ListenAddrs = []string{DefaultListenAddr}
 	}
 	if c.BootstrapTimeout == 0 {
@@ -156,6 +190,7 @@ func (c Config) withDefaults() Config {
 		c.StreamIdleTimeout = DefaultStreamIdleTimeout
 	}
 	c.Limits = c.Limits.withDefaults()
+	c.Relay = c.Relay.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

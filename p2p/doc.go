@@ -13,6 +13,19 @@
 // peer routing (identified, and in kad's routing table when they serve kad). Close tears everything
 // down.
 //
+// # Behind NATs
+//
+// A host runs what hivemind's p2pd runs (options_nat.go), each part a Config field named after
+// hivemind's argument and on by default as there: the circuit v2 relay transport, so peers behind
+// NATs are reached through relays and every outgoing stream may use a limited (relayed)
+// connection (DisableRelay); the relay service for others, with p2pd's limits (DisableRelayService,
+// Relay); AutoNAT, whose client tells the host whether it is reachable (Reachability forces it,
+// DHTModeAuto follows it) and whose service and hole punching (DCUtR) help other peers
+// (DisableAutoNAT); auto-relay, off by default, reserving slots on relays while private
+// (AutoRelay, TrustedRelays, else the initial peers, then kad's closest peers); NAT port mapping,
+// off by default unlike hivemind (NATPortMap); and NoListen. NATStatus reports the reachability,
+// relays, circuits and hole punches; PeerStatuses tells relayed connections from direct ones.
+//
 // # Peer IDs without addresses
 //
 // hivemind's rpc_find answers name peers by ID alone, so most calls of a DHT lookup dial a peer whose

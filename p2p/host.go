@@ -35,6 +35,8 @@ type Host struct {
 	kad *kaddht.IpfsDHT // nil when wrapping a host that has no DHT (mocknet tests)
 	// resolver is lh's peer routing (resolve.go); nil when wrapping a host without one (mocknet).
 	resolver *resolver
+	// nat are the NAT-traversal parts (options_nat.go); nil when wrapping a host without them.
+	nat *natParts
 
 	// ctx is the host's lifetime: every handler's context derives from it and Close cancels it. It is
 	// stored because handlers outlive the calls that registered them.
@@ -51,8 +53,9 @@ type Host struct {
 }
 
 // New builds and starts a host from cfg: identity, listeners, transports (TCP always, QUIC when a quic-v1
-// listen address is given, relay), Noise and TLS, yamux, the resource and connection managers, and the
-// kad DHT as routing (see newLibp2pHost for what runs and what does not); then it connects to
+// listen address is given, relay), Noise and TLS, yamux, the resource and connection managers, the
+// NAT-traversal services hivemind's p2pd runs (relay service, AutoNAT, hole punching, auto-relay when
+// asked), and the kad DHT as routing (see newLibp2pHost for what runs and what does not); then it connects to
 // cfg.InitialPeers concurrently and returns once the peers it reached are usable for peer routing
 // (identified, and in the kad routing table when they serve kad), so the first call to a peer
 // known by its ID alone can be resolved through them. It fails when cfg is invalid,
@@ -75,12 +78,12 @@ func New(ctx context.Context, cfg Config) (_ *Host, err error) {
 	if err != nil {
 		return nil, errors.Join(err, rm.Close())
 	}
-	lh, res, err := newLibp2pHost(cfg, key, rm, cm)
+	lh, res, nat, err := newLibp2pHost(cfg, key, rm, cm)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: start libp2p host: %w", err)
 	}
 	h := wrapHost(lh, res.kad, cfg)
-	h.resolver = res
+	h.resolver, h.nat = res, nat
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, h.Close())
@@ -257,7 +260,8 @@ func (h *Host) AddInitialPeer(ctx context.Context, addr string) (PeerID, error) 
 // ID returns the host's peer ID.
 func (h *Host) ID() PeerID { return h.lh.ID() }
 
-// Addrs returns the addresses the host announces (its listen addresses, or Config.AnnounceAddrs).
+// Addrs returns the addresses the host announces (its listen addresses, or Config.AnnounceAddrs),
+// with the /p2p-circuit addresses of its relay reservations while it is private (Config.AutoRelay).
 func (h *Host) Addrs() []ma.Multiaddr { return h.lh.Addrs() }
 
 // VisibleMaddrs returns the announced addresses with /p2p/<peer id> appended: what other peers pass as

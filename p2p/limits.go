@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 )
 
 // Defaults applied to zero Limits fields. They are far above what libp2p's defaults allow one protocol
@@ -140,6 +141,8 @@ func newResourceManager(l Limits, maxMessage int) (network.ResourceManager, erro
 			Memory: rcmgr.LimitVal64(l.MaxMemoryPerPeer),
 		},
 		Stream: rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(streamMemory)},
+		// The relay service's circuit buffers (relay.go).
+		Service: map[string]rcmgr.ResourceLimits{relayv2.ServiceName: relayServiceLimits()},
 	}
 	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(base)))
 	if err != nil {

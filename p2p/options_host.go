@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/sec"
+	"github.com/libp2p/go-libp2p/core/transport"
 	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	bhost "github.com/libp2p/go-libp2p/p2p/host/basic"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
@@ -26,6 +27,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -41,15 +43,15 @@ import (
 // and hivemind use, and nothing else.
 //
 //   - transports: TCP; QUIC only when a /quic-v1 listen address is given; the circuit v2 relay
-//     transport (dialling relayed peers and accepting relayed connections; the relay HOP service, which
-//     relays for others, is not run, as in libp2p's defaults);
+//     transport unless Config.DisableRelay; no listener at all with Config.NoListen;
 //   - security Noise then TLS (a peer started with tls=False speaks only Noise), muxer yamux;
 //   - identify (with observed-address discovery) and ping, served by the basic host;
-//   - AutoNAT v1 as a client only, for the reachability that DHTModeAuto follows (forced by
-//     Config.Reachability);
+//   - NAT traversal as p2pd runs it (options_nat.go): the relay service with p2pd's limits,
+//     AutoNAT v1 (client always, service unless Config.DisableAutoNAT; forced by
+//     Config.Reachability), hole punching, auto-relay when asked, NAT port mapping when asked;
 //   - the kad DHT (/ipfs/kad/1.0.0) for peer routing, through a resolver (resolve.go) that also asks
 //     the peers that named a peer, as the routing of a routed host;
-//   - no metrics, hole punching, auto-relay or NAT port mapping.
+//   - no metrics, no AutoNAT v2.
 //
 // libp2p.New itself is not used: its package links the WebRTC, WebTransport and WebSocket transports
 // and the fx dependency injector into every binary that imports it, whether they are used or not, which
@@ -58,7 +60,7 @@ import (
 //
 // rm and cm are owned by the returned host, and released on error. The resolver (and its kad DHT)
 // is the host's routing; the host does not close it: Host.Close closes the kad DHT first.
-func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnManager) (_ host.Host, _ *resolver, err error) {
+func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, cm connmgr.ConnManager) (_ host.Host, _ *resolver, _ *natParts, err error) {
 	// Everything built so far, released in reverse order on error. Once the basic host exists it owns
 	// the swarm, the peerstore and both managers.
 	var undo []func() error
@@ -75,23 +77,23 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 
 	listen, err := parseMultiaddrs("ListenAddrs", cfg.ListenAddrs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	announce, err := parseMultiaddrs("AnnounceAddrs", cfg.AnnounceAddrs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
 	ps, err := pstoremem.NewPeerstore()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	undo = append(undo, ps.Close)
 	if err := errors.Join(ps.AddPrivKey(id, key), ps.AddPubKey(id, key.GetPublic())); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	bus := eventbus.NewBus()
 	sw, err := swarm.NewSwarm(id, ps, bus,
@@ -101,10 +103,102 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 		swarm.WithIPv6BlackHoleSuccessCounter(&swarm.BlackHoleSuccessCounter{N: 100, MinSuccesses: 5, Name: "IPv6"}),
 	)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	undo = append(undo, sw.Close)
+	upgrader, tptClosers, err := addTransports(sw, key, rm, wantsQUIC(cfg.ListenAddrs))
+	undo = append(undo, tptClosers...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 
+	observed, err := observedaddrs.NewManager(bus, sw)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	undo = append(undo, observed.Close)
+	nat := &natParts{cfg: cfg}
+	opts := &bhost.HostOpts{
+		EventBus:             bus,
+		ConnManager:          cm,
+		EnablePing:           true,
+		UserAgent:            cfg.UserAgent,
+		ObservedAddrsManager: observed,
+		EnableHolePunching:   !cfg.DisableAutoNAT,
+		HolePunchingOptions:  []holepunch.Option{holepunch.WithTracer(&nat.punched)},
+	}
+	if len(announce) > 0 {
+		opts.AddrsFactory = announceFactory(announce)
+	}
+	if cfg.NATPortMap {
+		opts.NATManager = bhost.NewNATManager
+	}
+	bh, err := bhost.NewHost(sw, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The basic host now closes the swarm, the peerstore and both managers.
+	undo = append([]func() error{bh.Close, observed.Close}, tptClosers...)
+	if !cfg.DisableRelay {
+		if err := circuit.AddTransport(bh, upgrader); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+
+	// Default /ipfs prefix, no bootstrap peers (never joins the public IPFS DHT on its own), no
+	// routing-table or address filters: as p2pd runs it.
+	kad, err := kaddht.New(bh, kaddht.Mode(kadMode(cfg.DHTMode)))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("p2p: kad dht: %w", err)
+	}
+	undo = append(undo, kad.Close)
+
+	// Listening succeeds when at least one address could be bound, as in libp2p.New.
+	if err := sw.Listen(listen...); err != nil {
+		return nil, nil, nil, err
+	}
+	observed.Start(sw)
+	bh.Start()
+
+	anOpts := autonatOptions(cfg, bh, announce)
+	closers := []func() error{observed.Close}
+	closers = append(closers, tptClosers...)
+	if !cfg.DisableAutoNAT {
+		dialer, dialerClosers, err := newAutoNATDialer(cfg, rm)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("p2p: autonat dialer: %w", err)
+		}
+		undo = append(undo, closeInOrder(dialerClosers))
+		closers = append(closers, dialerClosers...)
+		anOpts = append(anOpts, autonat.EnableService(dialer))
+	}
+	an, err := autonat.New(bh, anOpts...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("p2p: autonat: %w", err)
+	}
+	bh.SetAutoNat(an) // closed by the basic host
+	nat.autoNAT = an
+
+	undo = append(undo, nat.close)
+	if !cfg.DisableRelay && !cfg.DisableRelayService {
+		if nat.relay, err = startRelayService(bh, cfg.Relay, &nat.relayed); err != nil {
+			return nil, nil, nil, fmt.Errorf("p2p: relay service: %w", err)
+		}
+	}
+	if cfg.AutoRelay {
+		if nat.autoRelay, err = startAutoRelay(cfg, bh, kad); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+
+	res := newResolver(bh, bh.IDService(), kad, cfg.Logger.With("peer_id", id.String()))
+	return &closableHost{RoutedHost: routed.Wrap(bh, res), before: nat.close, after: closers}, res, nat, nil
+}
+
+// addTransports adds TCP, and QUIC when withQUIC, to sw: secured with key by Noise then TLS (Noise
+// first, as p2pd proposes it), muxed by yamux. It returns the upgrader (the relay transport uses it
+// too) and what to close once sw is closed, also on error.
+func addTransports(sw *swarm.Swarm, key crypto.PrivKey, rm network.ResourceManager, withQUIC bool) (transport.Upgrader, []func() error, error) {
 	muxers := []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}
 	noiseTpt, err := noise.New(noise.ID, key, muxers)
 	if err != nil {
@@ -114,7 +208,6 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 	if err != nil {
 		return nil, nil, err
 	}
-	// Noise first, as p2pd proposes it.
 	upgrader, err := tptu.New([]sec.SecureTransport{noiseTpt, tlsTpt}, muxers, nil, rm, nil)
 	if err != nil {
 		return nil, nil, err
@@ -126,87 +219,36 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 	if err := sw.AddTransport(tcpTpt); err != nil {
 		return nil, nil, err
 	}
-	var quicConns *quicreuse.ConnManager
-	if wantsQUIC(cfg.ListenAddrs) {
-		if quicConns, err = newQUICConnManager(key, rm); err != nil {
-			return nil, nil, err
-		}
-		undo = append(undo, quicConns.Close)
-		quicTpt, err := quic.NewTransport(key, quicConns, nil, nil, rm)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := sw.AddTransport(quicTpt); err != nil {
-			return nil, nil, err
-		}
+	if !withQUIC {
+		return upgrader, nil, nil
 	}
-
-	observed, err := observedaddrs.NewManager(bus, sw)
+	quicConns, err := newQUICConnManager(key, rm)
 	if err != nil {
 		return nil, nil, err
 	}
-	undo = append(undo, observed.Close)
-	opts := &bhost.HostOpts{
-		EventBus:             bus,
-		ConnManager:          cm,
-		EnablePing:           true,
-		UserAgent:            cfg.UserAgent,
-		ObservedAddrsManager: observed,
-	}
-	if len(announce) > 0 {
-		opts.AddrsFactory = func([]ma.Multiaddr) []ma.Multiaddr { return announce }
-	}
-	bh, err := bhost.NewHost(sw, opts)
+	closers := []func() error{quicConns.Close}
+	quicTpt, err := quic.NewTransport(key, quicConns, nil, nil, rm)
 	if err != nil {
-		return nil, nil, err
+		return nil, closers, err
 	}
-	// The basic host now closes the swarm, the peerstore and both managers.
-	undo = []func() error{bh.Close, observed.Close}
-	if quicConns != nil {
-		undo = append(undo, quicConns.Close)
+	if err := sw.AddTransport(quicTpt); err != nil {
+		return nil, closers, err
 	}
-	if err := circuit.AddTransport(bh, upgrader); err != nil {
-		return nil, nil, err
-	}
-
-	// Default /ipfs prefix, no bootstrap peers (never joins the public IPFS DHT on its own), no
-	// routing-table or address filters: as p2pd runs it.
-	kad, err := kaddht.New(bh, kaddht.Mode(kadMode(cfg.DHTMode)))
-	if err != nil {
-		return nil, nil, fmt.Errorf("p2p: kad dht: %w", err)
-	}
-	undo = append(undo, kad.Close)
-
-	// Listening succeeds when at least one address could be bound, as in libp2p.New.
-	if err := sw.Listen(listen...); err != nil {
-		return nil, nil, err
-	}
-	observed.Start(sw)
-	bh.Start()
-
-	an, err := autonat.New(bh, autonatOptions(cfg, bh, announce)...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("p2p: autonat: %w", err)
-	}
-	bh.SetAutoNat(an) // closed by the basic host
-
-	closers := []func() error{observed.Close}
-	if quicConns != nil {
-		closers = append(closers, quicConns.Close)
-	}
-	res := newResolver(bh, bh.IDService(), kad, cfg.Logger.With("peer_id", id.String()))
-	return &closableHost{RoutedHost: routed.Wrap(bh, res), after: closers}, res, nil
+	return upgrader, closers, nil
 }
 
-// closableHost is the routed host plus what the basic host does not close itself.
+// closableHost is the routed host plus what the basic host does not close itself: before runs
+// first (services running on the host), after once the host is closed.
 type closableHost struct {
 	*routed.RoutedHost
-	after []func() error
+	before func() error
+	after  []func() error
 }
 
-// Close closes the host (swarm, peerstore, managers, services), then the parts outside it.
+// Close closes the services on the host, the host (swarm, peerstore, managers, its own services),
+// then the parts outside it.
 func (h *closableHost) Close() error {
-	errs := []error{h.RoutedHost.Close()}
+	errs := []error{h.before(), h.RoutedHost.Close()}
 	for _, c := range h.after {
 		errs = append(errs, c())
 	}
