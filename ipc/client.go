@@ -237,6 +237,8 @@ type Stats struct {
 	// completed, their sequential RPC rounds and their RPCs (dht.OpCounts); zero from a worker that
 	// does not report them.
 	Gets, Stores dht.OpCounts
+	// NAT is the worker's reachability and relays.
+	NAT NATStatus
 }
 
 // RPCStats counts one DHT RPC kind (a hivemind handler name such as "rpc_find").
@@ -274,6 +276,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 		RSSBytes:         resp.GetRssBytes(),
 		HeapBytes:        resp.GetHeapBytes(),
 		Goroutines:       int(resp.GetGoroutines()),
+		NAT:              natFromProto(resp.GetNat()),
 	}
 	for _, r := range resp.GetRpcs() {
 		out.RPCs = append(out.RPCs, RPCStats{

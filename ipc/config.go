@@ -36,6 +36,46 @@ type NodeConfig struct {
 	Validators []ValidatorSpec
 	// NoPersistRecords: do not persist the node's records even when StateDir is set.
 	NoPersistRecords bool
+
+	// NAT traversal, as hivemind's P2P.create arguments name it (README "Behind a NAT"). The zero
+	// values are hivemind's defaults, except NATPortMap, which hivemind turns on.
+
+	// DisableRelay turns the circuit relay transport and the relay service off (use_relay=False).
+	DisableRelay bool
+	// DisableRelayService keeps the relay transport but relays for nobody (p2pd -relayService=0).
+	DisableRelayService bool
+	// UseAutoRelay reserves slots on relays while the node is private and announces the
+	// /p2p-circuit addresses they give (use_auto_relay). Needs TrustedRelays or InitialPeers.
+	UseAutoRelay bool
+	// TrustedRelays are the relays auto-relay tries first, each ending in /p2p/<peer id>
+	// (trusted_relays); default: InitialPeers. Only with UseAutoRelay.
+	TrustedRelays []string
+	// DisableAutoNAT turns the AutoNAT service for others and hole punching off (auto_nat=False).
+	DisableAutoNAT bool
+	// NATPortMap asks the local router for port mappings over UPnP / NAT-PMP (nat_port_map).
+	NATPortMap bool
+	// ForceReachability is "public" or "private" to fix what AutoNAT would detect
+	// (force_reachability); empty: detect it.
+	ForceReachability string
+	// NoListen: listen on no address and dial out only (no_listen); excludes HostMaddrs.
+	NoListen bool
+	// Relay sizes the relay service; zero fields take p2pd's defaults.
+	Relay RelayLimits
+	// DHTMode is the libp2p kad DHT's mode (dht_mode): "server", "client" or "auto" (follows the
+	// detected reachability). Empty: server, or client when ClientMode.
+	DHTMode string
+}
+
+// RelayLimits size the relay service a node runs for other peers (p2pd's -relayMaxCircuits,
+// -relayMaxReservations, -relayBufferSize, -relayDataLimit, -relayTimeLimit); zero means p2pd's
+// default (16 circuits per peer, 128 reservations, 16 MiB buffers, 4 GiB and 30 min per relayed
+// connection).
+type RelayLimits struct {
+	MaxCircuits     int
+	MaxReservations int
+	BufferSize      int64
+	DataLimit       int64
+	TimeLimit       time.Duration
 }
 
 // DHTParams mirror dht.Config's tunables. Zero means the default; RefreshInterval, CacheNearest,
@@ -109,6 +149,7 @@ func (c NodeConfig) Validate() error {
 			bad(fmt.Sprintf("InitialPeers[%d]", i), "%q does not end in /p2p/<peer id>", m)
 		}
 	}
+	c.validateNAT(bad, maddrs)
 	d := c.DHT
 	for _, f := range []struct {
 		name string
@@ -181,7 +222,25 @@ func (c NodeConfig) toProto() *ipcpb.NodeConfig {
 			MaxStorageEntries:               int32(max(min(d.MaxStorageEntries, math.MaxInt32), math.MinInt32)),
 			MaxExpirationHorizonSeconds:     d.MaxExpirationHorizon.Seconds(),
 		},
-		NoPersistRecords: c.NoPersistRecords,
+		NoPersistRecords:    c.NoPersistRecords,
+		DisableRelay:        c.DisableRelay,
+		DisableRelayService: c.DisableRelayService,
+		UseAutoRelay:        c.UseAutoRelay,
+		TrustedRelays:       append([]string(nil), c.TrustedRelays...),
+		DisableAutoNat:      c.DisableAutoNAT,
+		NatPortMap:          c.NATPortMap,
+		ForceReachability:   c.ForceReachability,
+		NoListen:            c.NoListen,
+		DhtMode:             c.DHTMode,
+	}
+	if r := c.Relay; r != (RelayLimits{}) {
+		out.RelayLimits = &ipcpb.RelayLimits{
+			MaxCircuits:      int32(min(r.MaxCircuits, math.MaxInt32)),
+			MaxReservations:  int32(min(r.MaxReservations, math.MaxInt32)),
+			BufferSize:       r.BufferSize,
+			DataLimit:        r.DataLimit,
+			TimeLimitSeconds: r.TimeLimit.Seconds(),
+		}
 	}
 	for _, v := range c.Validators {
 		switch {
@@ -196,4 +255,52 @@ func (c NodeConfig) toProto() *ipcpb.NodeConfig {
 		}
 	}
 	return out
+}
+
+// validateNAT checks the NAT-traversal fields and their combinations (the worker's host checks the
+// same again, with the multiaddrs parsed).
+func (c NodeConfig) validateNAT(bad func(field, format string, args ...any), maddrs func(field string, list []string)) {
+	maddrs("TrustedRelays", c.TrustedRelays)
+	for i, m := range c.TrustedRelays {
+		if strings.HasPrefix(m, "/") && !strings.Contains(m, "/p2p/") {
+			bad(fmt.Sprintf("TrustedRelays[%d]", i), "%q does not end in /p2p/<peer id>", m)
+		}
+	}
+	if len(c.TrustedRelays) > 0 && !c.UseAutoRelay {
+		bad("TrustedRelays", "set without UseAutoRelay (trusted relays are auto-relay's candidates)")
+	}
+	if c.UseAutoRelay && c.DisableRelay {
+		bad("UseAutoRelay", "needs the relay, which DisableRelay turns off")
+	}
+	if c.UseAutoRelay && len(c.TrustedRelays) == 0 && len(c.InitialPeers) == 0 {
+		bad("UseAutoRelay", "has no relay to start from: give TrustedRelays or InitialPeers")
+	}
+	if c.NoListen && len(c.HostMaddrs) > 0 {
+		bad("NoListen", "set together with HostMaddrs; use one of them")
+	}
+	switch c.ForceReachability {
+	case "", "public", "private":
+	default:
+		bad("ForceReachability", "%q is not public or private", c.ForceReachability)
+	}
+	switch c.DHTMode {
+	case "", "server", "client", "auto":
+	default:
+		bad("DHTMode", "%q is not server, client or auto", c.DHTMode)
+	}
+	r := c.Relay
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{name: "MaxCircuits", v: int64(r.MaxCircuits)}, {name: "MaxReservations", v: int64(r.MaxReservations)},
+		{name: "BufferSize", v: r.BufferSize}, {name: "DataLimit", v: r.DataLimit}, {name: "TimeLimit", v: int64(r.TimeLimit)},
+	} {
+		if f.v < 0 {
+			bad("Relay."+f.name, "negative (%d)", f.v)
+		}
+	}
+	if r.MaxCircuits > math.MaxInt32 || r.MaxReservations > math.MaxInt32 || r.BufferSize > math.MaxInt32 {
+		bad("Relay", "MaxCircuits, MaxReservations and BufferSize must be at most %d", math.MaxInt32)
+	}
 }

@@ -390,6 +390,7 @@ func (s *slot) status() SlotStatus {
 		RSSBytes: snap.stats.RSSBytes, HeapBytes: snap.stats.HeapBytes, Goroutines: snap.stats.Goroutines,
 		StatsPID: snap.stats.PID,
 		Ops:      cloneOps(snap.stats.Ops), RPCs: cloneRPCs(snap.stats.RPCs), Peers: clonePeers(snap.stats.Peers),
+		NAT: snap.stats.NAT.clone(),
 	}
 	if snap.err != nil {
 		out.Error = snap.err.Error()

@@ -141,6 +141,65 @@ type PeerStatus struct {
 	DHTLastRequest time.Time `json:"dht_last_request,omitzero"`
 }
 
+// NATStatus is a worker's view of its own reachability and of what it does with relays.
+type NATStatus struct {
+	// Reachability is "public", "private" or "unknown" (AutoNAT has not decided, or no host);
+	// Forced: ForceReachability fixed it.
+	Reachability string `json:"reachability"`
+	Forced       bool   `json:"reachability_forced,omitempty"`
+	// KadMode is the libp2p kad DHT's mode now: "server" or "client".
+	KadMode string `json:"kad_mode,omitempty"`
+	// The options the worker's host runs with.
+	Relay        bool `json:"relay"`
+	RelayService bool `json:"relay_service"`
+	AutoRelay    bool `json:"auto_relay"`
+	AutoNAT      bool `json:"auto_nat"`
+	NATPortMap   bool `json:"nat_port_map"`
+	NoListen     bool `json:"no_listen"`
+	// RelayAddrs are the worker's /p2p-circuit addresses; Reservations the relays (base58 peer
+	// IDs) holding a reservation for it.
+	RelayAddrs   []string `json:"relay_addrs,omitempty"`
+	Reservations []string `json:"reservations,omitempty"`
+	// The relay service, for other peers: circuits open now, opened and refused since the worker
+	// started; reservations held now and refused; bytes relayed.
+	CircuitsOpen        int    `json:"circuits_open"`
+	CircuitsTotal       uint64 `json:"circuits_total"`
+	CircuitsRefused     uint64 `json:"circuits_refused"`
+	ReservationsHeld    int    `json:"reservations_held"`
+	ReservationsRefused uint64 `json:"reservations_refused"`
+	RelayedBytes        uint64 `json:"relayed_bytes"`
+	// HolePunches counts the hole punches that gave a direct connection; HolePunchFailures the
+	// others.
+	HolePunches       uint64 `json:"hole_punches"`
+	HolePunchFailures uint64 `json:"hole_punch_failures"`
+	// DirectConns and RelayedConns count the host's open connections by kind.
+	DirectConns  int `json:"direct_conns"`
+	RelayedConns int `json:"relayed_conns"`
+}
+
+// natFromProto converts a worker's NAT status; a worker that sent none is "unknown".
+func natFromProto(n *ipcpb.NATStatus) NATStatus {
+	if n == nil {
+		return NATStatus{Reachability: "unknown"}
+	}
+	return NATStatus{
+		Reachability: n.GetReachability(), Forced: n.GetReachabilityForced(), KadMode: n.GetKadMode(),
+		Relay: n.GetRelay(), RelayService: n.GetRelayService(), AutoRelay: n.GetAutoRelay(),
+		AutoNAT: n.GetAutoNat(), NATPortMap: n.GetNatPortMap(), NoListen: n.GetNoListen(),
+		RelayAddrs: n.GetRelayAddrs(), Reservations: n.GetReservations(),
+		CircuitsOpen: int(n.GetCircuitsOpen()), CircuitsTotal: n.GetCircuitsTotal(), CircuitsRefused: n.GetCircuitsRefused(),
+		ReservationsHeld: int(n.GetReservationsHeld()), ReservationsRefused: n.GetReservationsRefused(),
+		RelayedBytes: n.GetRelayedBytes(), HolePunches: n.GetHolePunches(), HolePunchFailures: n.GetHolePunchFailures(),
+		DirectConns: int(n.GetDirectConns()), RelayedConns: int(n.GetRelayedConns()),
+	}
+}
+
+// clone returns a deep copy of n.
+func (n NATStatus) clone() NATStatus {
+	n.RelayAddrs, n.Reservations = slices.Clone(n.RelayAddrs), slices.Clone(n.Reservations)
+	return n
+}
+
 func histogramFromProto(h *ipcpb.Histogram) Histogram {
 	if h == nil {
 		return Histogram{}

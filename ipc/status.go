@@ -92,6 +92,8 @@ type SlotStatus struct {
 	RPCs []RPCStats `json:"rpcs,omitempty"`
 	// Peers are the worker's connected peers and DHT contacts.
 	Peers []PeerStatus `json:"peers,omitempty"`
+	// NAT is the worker's reachability and relays (zero before the first health check).
+	NAT NATStatus `json:"nat"`
 }
 
 // Status is a snapshot of a pool.

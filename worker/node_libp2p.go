@@ -56,16 +56,11 @@ func NewLibp2pNode(ctx context.Context, spec NodeSpec) (Node, error) {
 func NewLibp2pNodeWith(ctx context.Context, spec NodeSpec, opts Libp2pOptions) (_ Node, err error) {
 	c := spec.Config
 	logger := spec.Logger
-	hostCfg := p2p.Config{
-		IdentityPath:  c.GetIdentityPath(),
-		ListenAddrs:   c.GetHostMaddrs(),
-		AnnounceAddrs: c.GetAnnounceMaddrs(),
-		InitialPeers:  c.GetInitialPeers(),
-		Logger:        logger,
+	hostCfg, err := hostConfig(c)
+	if err != nil {
+		return nil, err
 	}
-	if c.GetClientMode() {
-		hostCfg.DHTMode = p2p.DHTModeClient
-	}
+	hostCfg.Logger = logger
 	if err := hostCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -97,6 +92,41 @@ func NewLibp2pNodeWith(ctx context.Context, spec NodeSpec, opts Libp2pOptions) (
 		b58:    id.String(),
 		maddrs: maddrStrings(host),
 	}, nil
+}
+
+// hostConfig maps the parent's node configuration onto p2p.Config (without the logger): addresses,
+// identity, the kad DHT's mode (dht_mode, else client with client_mode) and the NAT-traversal
+// options.
+func hostConfig(c *ipcpb.NodeConfig) (p2p.Config, error) {
+	cfg := p2p.Config{
+		IdentityPath:        c.GetIdentityPath(),
+		ListenAddrs:         c.GetHostMaddrs(),
+		AnnounceAddrs:       c.GetAnnounceMaddrs(),
+		InitialPeers:        c.GetInitialPeers(),
+		DHTMode:             p2p.DHTMode(c.GetDhtMode()),
+		Reachability:        p2p.Reachability(c.GetForceReachability()),
+		DisableRelay:        c.GetDisableRelay(),
+		DisableRelayService: c.GetDisableRelayService(),
+		AutoRelay:           c.GetUseAutoRelay(),
+		TrustedRelays:       c.GetTrustedRelays(),
+		DisableAutoNAT:      c.GetDisableAutoNat(),
+		NATPortMap:          c.GetNatPortMap(),
+		NoListen:            c.GetNoListen(),
+	}
+	if cfg.DHTMode == "" && c.GetClientMode() {
+		cfg.DHTMode = p2p.DHTModeClient
+	}
+	if r := c.GetRelayLimits(); r != nil {
+		limit, ok := durationFromSeconds(r.GetTimeLimitSeconds())
+		if !ok {
+			return cfg, fmt.Errorf("%w: relay_limits.time_limit_seconds: NaN is not a duration", ErrInvalidConfig)
+		}
+		cfg.Relay = p2p.RelayLimits{
+			MaxCircuits: int(r.GetMaxCircuits()), MaxReservations: int(r.GetMaxReservations()),
+			BufferSize: int(r.GetBufferSize()), DataLimit: r.GetDataLimit(), TimeLimit: limit,
+		}
+	}
+	return cfg, nil
 }
 
 // dhtConfig maps the parent's parameters onto dht.Config.

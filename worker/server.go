@@ -362,6 +362,7 @@ func (s *Server) Stats(_ context.Context, _ *ipcpb.StatsRequest) (*ipcpb.StatsRe
 	out.Ops = s.stats.opsProto()
 	out.DhtOps = []*ipcpb.DHTOpCounter{dhtOpProto("get", ns.Gets), dhtOpProto("store", ns.Stores)}
 	out.Peers = peersProto(node, s.stats.dht.contacts.snapshot(), time.Now())
+	out.Nat = natProto(node)
 	processStats(out)
 	return out, nil
 }
