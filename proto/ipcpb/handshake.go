@@ -29,6 +29,14 @@ const (
 	EnvParentPID = "HIVEMIND_WORKER_PARENT_PID"
 	// EnvSlot is the slot name of the worker, attached to its log lines.
 	EnvSlot = "HIVEMIND_WORKER_SLOT"
+	// EnvTLS set to EnvTLSStdin says the launcher wrote the worker's mutual-TLS material on the
+	// worker's stdin, PEM: the worker's certificate, its private key, then the certificate of the
+	// authority that signed it and the launcher's client certificate. The worker serves TLS with
+	// them and accepts only clients of that authority. Absent: go-plugin's own AutoMTLS when
+	// PLUGIN_CLIENT_CERT is set, else no TLS.
+	EnvTLS = "HIVEMIND_WORKER_TLS"
+	// EnvTLSStdin is EnvTLS's one value.
+	EnvTLSStdin = "stdin"
 )
 
 // ErrorDomain is the google.rpc.ErrorInfo domain of statuses caused by a dht sentinel error; the
