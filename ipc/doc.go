@@ -54,9 +54,11 @@
 //
 // The parent starts the worker with go-plugin's cookie (ipcpb.MagicCookieKey) in its environment,
 // plus the launcher's pid (ipcpb.EnvParentPID) and a lifeline pipe on fd 3 (ipcpb.EnvLifelineFD). The
-// worker prints exactly one line on stdout — go-plugin's "1|1|unix|<socket>|grpc|<server cert>" —
-// and serves gRPC on a unix socket in a fresh 0700 directory, with automatic mutual TLS unless
-// ExecConfig.DisableAutoMTLS. Its logs are JSON lines on stderr with hclog's keys (@level, @message,
+// worker prints exactly one line on stdout — go-plugin's "1|1|unix|<socket>|grpc|" — and serves
+// gRPC on a unix socket in a fresh 0700 directory, with mutual TLS unless
+// ExecConfig.DisableAutoMTLS: the launcher writes the worker's certificate and key, signed by an
+// authority it made, on the worker's stdin (ipcpb.EnvTLS), and each side accepts only certificates
+// of that authority. Its logs are JSON lines on stderr with hclog's keys (@level, @message,
 // @timestamp); the parent parses them into its slog logger with slot=<name>, at their own level.
 // The first call is Configure (the whole NodeConfig, versioned by ipcpb.ConfigVersion); it returns
 // when the worker's host listens and bootstrap finished, or with the bootstrap failure. The worker

@@ -1,7 +1,9 @@
 package ipc
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +39,7 @@ const DefaultHandshakeTimeout = 30 * time.Second
 // the node's own work (handshakes, validators) under heavy load.
 const DefaultWorkerGOMAXPROCS = 1
 
-// ExecConfig configures an ExecLauncher. The zero value re-executes this binary with AutoMTLS on.
+// ExecConfig configures an ExecLauncher. The zero value re-executes this binary with mutual TLS on.
 type ExecConfig struct {
 	// Path is the worker binary. Default SelfExe: the binary must call worker.Main() first thing.
 	Path string
@@ -45,9 +47,11 @@ type ExecConfig struct {
 	Args []string
 	// Env is added to the inherited environment.
 	Env []string
-	// DisableAutoMTLS turns go-plugin's automatic mutual TLS off (the socket directory is 0700
-	// either way). TLS costs each call about 5–10 µs of CPU on each side (record encryption and the
-	// extra copies) and 10–25 µs of latency on a small machine.
+	// DisableAutoMTLS turns the automatic mutual TLS off (the socket directory is 0700 either
+	// way). With it on, the launcher and each worker authenticate each other with certificates of
+	// an authority the launcher makes (see launcherTLS). TLS costs each call about 5–10 µs of CPU
+	// on each side (record encryption and the extra copies) and 10–25 µs of latency on a small
+	// machine.
 	DisableAutoMTLS bool
 	// SocketDir is where each worker's 0700 socket directory is created. Default os.TempDir().
 	SocketDir string
@@ -80,12 +84,14 @@ func (c ExecConfig) Validate() error {
 }
 
 // ExecLauncher launches workers as child processes through go-plugin: a new exec.Cmd and a new
-// go-plugin client per launch, the unix socket in a fresh 0700 directory, AutoMTLS by default, the
+// go-plugin client per launch, the unix socket in a fresh 0700 directory, mutual TLS with
+// certificates of the launcher's own authority by default (launcherTLS), the
 // worker's stderr relayed line by line into the LaunchSpec's logger, and a child that dies with this
 // process (see execRunner). Its processes' connections are WorkerConns (Get on open streams), with
 // static flow-control windows; workers run with GOMAXPROCS DefaultWorkerGOMAXPROCS unless configured.
 type ExecLauncher struct {
 	cfg ExecConfig
+	tls *launcherTLS // nil when DisableAutoMTLS
 }
 
 var _ Launcher = (*ExecLauncher)(nil)
@@ -103,7 +109,15 @@ func NewExecLauncher(cfg ExecConfig) (*ExecLauncher, error) {
 	}
 	cfg.Args = append([]string(nil), cfg.Args...)
 	cfg.Env = append([]string(nil), cfg.Env...)
-	return &ExecLauncher{cfg: cfg}, nil
+	l := &ExecLauncher{cfg: cfg}
+	if !cfg.DisableAutoMTLS {
+		t, err := newLauncherTLS()
+		if err != nil {
+			return nil, fmt.Errorf("ipc: worker TLS: %w", err)
+		}
+		l.tls = t
+	}
+	return l, nil
 }
 
 // workerEnv is what a worker's environment adds to this process's: GOMAXPROCS, then Env (whose
@@ -127,12 +141,13 @@ func (l *ExecLauncher) inheritsGOMAXPROCS() bool {
 }
 
 // dropInheritedEnv removes from a worker's inherited environment what must not reach it: GOMAXPROCS
-// when the worker is to use Go's default, and, without AutoMTLS, a client certificate (it would turn
-// the worker's TLS on while this side dials without it).
+// when the worker is to use Go's default, and the TLS settings of this process's own launcher, if
+// any (a go-plugin client certificate or ipcpb.EnvTLS would make the worker expect TLS this
+// launcher does not speak).
 func (l *ExecLauncher) dropInheritedEnv(env []string) []string {
 	return slices.DeleteFunc(env, func(kv string) bool {
 		return (l.cfg.GOMAXPROCS < 0 && strings.HasPrefix(kv, envGOMAXPROCS+"=")) ||
-			(l.cfg.DisableAutoMTLS && strings.HasPrefix(kv, envPluginClientCert+"="))
+			strings.HasPrefix(kv, envPluginClientCert+"=") || strings.HasPrefix(kv, ipcpb.EnvTLS+"=")
 	})
 }
 
@@ -150,6 +165,17 @@ func (l *ExecLauncher) Launch(ctx context.Context, spec LaunchSpec) (Process, er
 		logger = slog.Default()
 	}
 	logger = logger.With("slot", spec.Name)
+	env := l.workerEnv()
+	var tlsMaterial []byte
+	var tlsConfig *tls.Config
+	if l.tls != nil {
+		var err error
+		if tlsMaterial, err = l.tls.workerMaterial(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrStartFailed, spec.Name, err)
+		}
+		env = append(env, ipcpb.EnvTLS+"="+ipcpb.EnvTLSStdin)
+		tlsConfig = l.tls.clientConfig()
+	}
 	slot := &runnerSlot{}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig: Handshake(),
@@ -161,12 +187,15 @@ func (l *ExecLauncher) Launch(ctx context.Context, spec LaunchSpec) (Process, er
 				return nil, context.Canceled
 			}
 			cmd.Env = l.dropInheritedEnv(cmd.Env)
-			slot.r = newExecRunner(cmd, l.cfg.Path, l.cfg.Args, l.workerEnv(), spec.Name)
+			slot.r = newExecRunner(cmd, l.cfg.Path, l.cfg.Args, env, spec.Name)
+			if tlsMaterial != nil {
+				cmd.Stdin = bytes.NewReader(tlsMaterial) // a pipe only the worker reads
+			}
 			return slot.r, nil
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		GRPCDialOptions:  grpcDialOptions(),
-		AutoMTLS:         !l.cfg.DisableAutoMTLS,
+		TLSConfig:        tlsConfig,
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: l.cfg.SocketDir},
 		StartTimeout:     l.cfg.HandshakeTimeout,
 		Stderr:           newLogRelay(logger),

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,16 @@ func run(cfg ServerConfig) int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 
+	tlsConfig, err := serverTLS(os.Getenv(ipcpb.EnvTLS), os.Stdin)
+	if err != nil {
+		logger.Error("cannot serve", "error", err)
+		return exitServeError
+	}
+	var tlsProvider func() (*tls.Config, error)
+	if tlsConfig != nil {
+		tlsProvider = func() (*tls.Config, error) { return tlsConfig, nil }
+	}
+
 	srv := NewServer(cfg)
 	grpcCh := make(chan *grpc.Server, 1)
 	served := make(chan struct{})
@@ -86,6 +97,7 @@ func run(cfg ServerConfig) int {
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: Handshake(),
 			Plugins:         PluginSet(srv),
+			TLSProvider:     tlsProvider,
 			GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 				s := grpc.NewServer(append(opts, grpcServerOptions()...)...)
 				grpcCh <- s
