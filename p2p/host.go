@@ -265,8 +265,12 @@ func (h *Host) ID() PeerID { return h.lh.ID() }
 func (h *Host) Addrs() []ma.Multiaddr { return h.lh.Addrs() }
 
 // VisibleMaddrs returns the announced addresses with /p2p/<peer id> appended: what other peers pass as
-// initial peers (hivemind's get_visible_maddrs).
+// initial peers (hivemind's get_visible_maddrs). A host that announces nothing (Config.NoListen)
+// has none.
 func (h *Host) VisibleMaddrs() []ma.Multiaddr {
+	if len(h.lh.Addrs()) == 0 {
+		return nil
+	}
 	out, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: h.ID(), Addrs: h.lh.Addrs()})
 	if err != nil { // only for an invalid peer ID, which a running host cannot have
 		h.log.Error("cannot build visible multiaddrs", "err", err)

@@ -135,6 +135,7 @@ func TestNoListenDialsOut(t *testing.T) {
 	server := newTCPHost(t, Config{})
 	client := newTCPHost(t, Config{NoListen: true, InitialPeers: []string{server.VisibleMaddrs()[0].String()}})
 	assert.Empty(t, client.Addrs(), "a no-listen host announces nothing")
+	assert.Empty(t, client.VisibleMaddrs(), "not even its bare /p2p/<id>")
 	assert.True(t, client.NATStatus().NoListen)
 	require.NoError(t, AddUnaryHandler(server, "T.rpc_echo", func(_ context.Context, _ PeerID, req num) (num, error) { return req, nil }))
 	resp, err := CallUnary[num](testContext(t), client, server.ID(), "T.rpc_echo", wrapperspb.Int64(7))

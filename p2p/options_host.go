@@ -27,7 +27,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
-	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -124,8 +123,6 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 		EnablePing:           true,
 		UserAgent:            cfg.UserAgent,
 		ObservedAddrsManager: observed,
-		EnableHolePunching:   !cfg.DisableAutoNAT,
-		HolePunchingOptions:  []holepunch.Option{holepunch.WithTracer(&nat.punched)},
 	}
 	if len(announce) > 0 {
 		opts.AddrsFactory = announceFactory(announce)
@@ -139,6 +136,12 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 	}
 	// The basic host now closes the swarm, the peerstore and both managers.
 	undo = append([]func() error{bh.Close, observed.Close}, tptClosers...)
+	undo = append(undo, nat.close)
+	if !cfg.DisableAutoNAT {
+		if nat.holePunch, err = newHolePunchService(bh, observed, announce, &nat.punched); err != nil {
+			return nil, nil, nil, fmt.Errorf("p2p: hole punching: %w", err)
+		}
+	}
 	if !cfg.DisableRelay {
 		if err := circuit.AddTransport(bh, upgrader); err != nil {
 			return nil, nil, nil, err
@@ -179,7 +182,9 @@ func newLibp2pHost(cfg Config, key crypto.PrivKey, rm network.ResourceManager, c
 	bh.SetAutoNat(an) // closed by the basic host
 	nat.autoNAT = an
 
-	undo = append(undo, nat.close)
+	if nat.holePunch != nil {
+		nat.retrier = startHolePunchRetrier(bh, nat.holePunch)
+	}
 	if !cfg.DisableRelay && !cfg.DisableRelayService {
 		if nat.relay, err = startRelayService(bh, cfg.Relay, &nat.relayed); err != nil {
 			return nil, nil, nil, fmt.Errorf("p2p: relay service: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -35,7 +36,7 @@ import (
 //     as libp2p.New builds it); forced by Config.Reachability;
 //   - hole punching (DCUtR) unless DisableAutoNAT: a peer that reached this host through a relay is
 //     asked to punch a direct connection, which then carries the streams (the swarm prefers direct
-//     connections);
+//     connections), and asked again a few times when that failed (nat_holepunch.go);
 //   - auto-relay (AutoRelay): candidates are TrustedRelays, or the initial peers, then the peers
 //     kad knows closest to this host; a relay that refused or failed is retried after relayBackoff;
 //   - NAT port mapping (NATPortMap): libp2p's UPnP / NAT-PMP manager.
@@ -78,14 +79,25 @@ type natParts struct {
 	autoNAT   autonat.AutoNAT
 	relay     *relayv2.Relay
 	autoRelay *autorelay.AutoRelay
+	holePunch *holepunch.Service
+	retrier   *holePunchRetrier
 	relayed   relayStats
 	punched   holePunchStats
 }
 
-// close stops the services the basic host does not own (auto-relay, the relay service). It runs
-// before the host closes.
+// close stops the services the basic host does not own (hole punching and its retries,
+// auto-relay, the relay service). It runs before the host closes.
 func (n *natParts) close() error {
 	var errs []error
+	if n.retrier != nil {
+		n.retrier.stop()
+	}
+	if n.holePunch != nil {
+		errs = append(errs, n.holePunch.Close())
+	}
+	if n.retrier != nil {
+		n.retrier.wait()
+	}
 	if n.autoRelay != nil {
 		errs = append(errs, n.autoRelay.Close())
 	}
