@@ -34,6 +34,9 @@ type poolCollector struct {
 	opDuration, opErrors                           *prometheus.Desc
 	rpcSent, rpcSentFailed, rpcRecv, rpcRecvFailed *prometheus.Desc
 	rpcDuration                                    *prometheus.Desc
+	reach, reservations, circuits, circuitsTotal   *prometheus.Desc
+	circuitsRefused, reservationsHeld, relayed     *prometheus.Desc
+	holePunches, conns                             *prometheus.Desc
 }
 
 func newPoolCollector(status func() ipc.Status) *poolCollector {
@@ -63,6 +66,16 @@ func newPoolCollector(status func() ipc.Status) *poolCollector {
 		rpcRecvFailed: d("hivemind_dht_rpc_received_failed_total", "DHT requests the worker failed to serve, per RPC.", "slot", "rpc"),
 		rpcDuration: d("hivemind_dht_rpc_duration_seconds", "Duration of the worker's DHT RPCs, per RPC and direction (sent: round trip; received: handling).",
 			"slot", "rpc", "direction"),
+		reach: d("hivemind_p2p_reachability", "1 for the worker's reachability as AutoNAT found it (public, private or unknown), 0 for the others.",
+			"slot", "reachability"),
+		reservations:     d("hivemind_p2p_relay_reservations", "Relays holding a reservation for the worker (its /p2p-circuit addresses go through them).", slot...),
+		circuits:         d("hivemind_p2p_relay_circuits", "Circuits the worker's relay service carries for other peers now.", slot...),
+		circuitsTotal:    d("hivemind_p2p_relay_circuits_total", "Circuits the worker's relay service opened for other peers.", slot...),
+		circuitsRefused:  d("hivemind_p2p_relay_circuits_refused_total", "Circuits the worker's relay service refused (over a limit, or no reservation).", slot...),
+		reservationsHeld: d("hivemind_p2p_relay_reservations_served", "Reservations other peers hold on the worker's relay service.", slot...),
+		relayed:          d("hivemind_p2p_relayed_bytes_total", "Bytes the worker's relay service relayed for other peers.", slot...),
+		holePunches:      d("hivemind_p2p_hole_punches_total", "Hole punches (DCUtR) of the worker, by result (success: a direct connection).", "slot", "result"),
+		conns:            d("hivemind_p2p_connections", "Open connections of the worker's host by transport (direct or relayed).", "slot", "transport"),
 	}
 }
 
@@ -71,7 +84,8 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.up, c.restarts, c.info, c.routingTable, c.stored, c.cached, c.connected, c.rss, c.heap,
 		c.goroutines, c.peers, c.opDuration, c.opErrors, c.rpcSent, c.rpcSentFailed, c.rpcRecv,
-		c.rpcRecvFailed, c.rpcDuration,
+		c.rpcRecvFailed, c.rpcDuration, c.reach, c.reservations, c.circuits, c.circuitsTotal,
+		c.circuitsRefused, c.reservationsHeld, c.relayed, c.holePunches, c.conns,
 	} {
 		ch <- d
 	}
@@ -107,6 +121,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 		for k, n := range peerCounts(s.Peers) {
 			gauge(c.peers, float64(n), s.Name, k.kind, k.transport)
 		}
+		c.collectNAT(s.Name, s.NAT, gauge, counter)
 		for _, o := range s.Ops {
 			if h, ok := constHistogram(c.opDuration, o.Latency, s.Name, o.Name); ok {
 				ch <- h
@@ -160,4 +175,25 @@ func constHistogram(d *prometheus.Desc, h ipc.Histogram, labels ...string) (prom
 	}
 	m, err := prometheus.NewConstHistogram(d, h.Count(), h.Sum, buckets, labels...)
 	return m, err == nil
+}
+
+// collectNAT sends a slot's reachability, relay and connection figures.
+func (c *poolCollector) collectNAT(slot string, n ipc.NATStatus, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64, ...string)) {
+	for _, r := range []string{"public", "private", "unknown"} {
+		v := 0.0
+		if n.Reachability == r {
+			v = 1
+		}
+		gauge(c.reach, v, slot, r)
+	}
+	gauge(c.reservations, float64(len(n.Reservations)), slot)
+	gauge(c.circuits, float64(n.CircuitsOpen), slot)
+	counter(c.circuitsTotal, n.CircuitsTotal, slot)
+	counter(c.circuitsRefused, n.CircuitsRefused, slot)
+	gauge(c.reservationsHeld, float64(n.ReservationsHeld), slot)
+	counter(c.relayed, n.RelayedBytes, slot)
+	counter(c.holePunches, n.HolePunches, slot, "success")
+	counter(c.holePunches, n.HolePunchFailures, slot, "failure")
+	gauge(c.conns, float64(n.DirectConns), slot, "direct")
+	gauge(c.conns, float64(n.RelayedConns), slot, "relayed")
 }

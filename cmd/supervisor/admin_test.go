@@ -45,6 +45,12 @@ func testStatus(at time.Time) ipc.Status {
 				{PeerID: "QmC", Kind: ipc.PeerHivemind, Connected: true},
 				{PeerID: "QmD", Kind: ipc.PeerUnknown},
 			},
+			NAT: ipc.NATStatus{
+				Reachability: "private", KadMode: "client", Relay: true, RelayService: true, AutoRelay: true, AutoNAT: true,
+				RelayAddrs: []string{"/ip4/11.0.0.10/tcp/4001/p2p/QmR/p2p-circuit"}, Reservations: []string{"QmR"},
+				CircuitsOpen: 1, CircuitsTotal: 5, CircuitsRefused: 2, ReservationsHeld: 3, RelayedBytes: 1000,
+				HolePunches: 4, HolePunchFailures: 1, DirectConns: 2, RelayedConns: 1,
+			},
 		},
 		{Name: "worker-2", State: ipc.SlotBackoff},
 	}}
@@ -122,6 +128,17 @@ func TestMetricsExposition(t *testing.T) {
 		{name: "relayed hivemind peers", metric: "hivemind_p2p_peers", labels: map[string]string{"slot": "worker-1", "kind": "hivemind", "transport": "relayed"}, want: 1, typ: dto.MetricType_GAUGE},
 		{name: "direct hivemind peers", metric: "hivemind_p2p_peers", labels: map[string]string{"slot": "worker-1", "kind": "hivemind", "transport": "direct"}, want: 1, typ: dto.MetricType_GAUGE},
 		{name: "direct go peers", metric: "hivemind_p2p_peers", labels: map[string]string{"slot": "worker-1", "kind": "go", "transport": "direct"}, want: 1, typ: dto.MetricType_GAUGE},
+		{name: "reachability", metric: "hivemind_p2p_reachability", labels: map[string]string{"slot": "worker-1", "reachability": "private"}, want: 1, typ: dto.MetricType_GAUGE},
+		{name: "not public", metric: "hivemind_p2p_reachability", labels: map[string]string{"slot": "worker-1", "reachability": "public"}, want: 0, typ: dto.MetricType_GAUGE},
+		{name: "relay reservations", metric: "hivemind_p2p_relay_reservations", labels: w1, want: 1, typ: dto.MetricType_GAUGE},
+		{name: "circuits relayed now", metric: "hivemind_p2p_relay_circuits", labels: w1, want: 1, typ: dto.MetricType_GAUGE},
+		{name: "circuits relayed", metric: "hivemind_p2p_relay_circuits_total", labels: w1, want: 5, typ: dto.MetricType_COUNTER},
+		{name: "circuits refused", metric: "hivemind_p2p_relay_circuits_refused_total", labels: w1, want: 2, typ: dto.MetricType_COUNTER},
+		{name: "reservations served", metric: "hivemind_p2p_relay_reservations_served", labels: w1, want: 3, typ: dto.MetricType_GAUGE},
+		{name: "relayed bytes", metric: "hivemind_p2p_relayed_bytes_total", labels: w1, want: 1000, typ: dto.MetricType_COUNTER},
+		{name: "hole punches", metric: "hivemind_p2p_hole_punches_total", labels: map[string]string{"slot": "worker-1", "result": "success"}, want: 4, typ: dto.MetricType_COUNTER},
+		{name: "failed hole punches", metric: "hivemind_p2p_hole_punches_total", labels: map[string]string{"slot": "worker-1", "result": "failure"}, want: 1, typ: dto.MetricType_COUNTER},
+		{name: "relayed connections", metric: "hivemind_p2p_connections", labels: map[string]string{"slot": "worker-1", "transport": "relayed"}, want: 1, typ: dto.MetricType_GAUGE},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,6 +150,8 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	t.Run("a worker without figures has no relayed series", func(t *testing.T) {
 		_, ok := value(fams, "hivemind_worker_resident_memory_bytes", w2)
+		assert.False(t, ok)
+		_, ok = value(fams, "hivemind_p2p_reachability", w2)
 		assert.False(t, ok)
 		_, ok = value(fams, "hivemind_p2p_peers", map[string]string{"kind": "unknown"})
 		assert.False(t, ok, "peers that are not connected are not counted")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,9 +18,15 @@ import (
 )
 
 const dhtAbout = `Runs one DHT node (a supervised worker process), like hivemind-dht: prints one
-"MADDR <multiaddr>" line per visible address once the node is ready (again after a restart), then
-every --refresh-period the routing-table size and the number of stored keys, until SIGINT/SIGTERM.
-Others join it with --initial-peers <one of the MADDR addresses>.`
+"MADDR <multiaddr>" line per visible address once the node is ready (again after a restart, and
+whenever the addresses change: a relay reservation adds /p2p-circuit addresses), then every
+--refresh-period the routing-table size and the number of stored keys, until SIGINT/SIGTERM.
+Others join it with --initial-peers <one of the MADDR addresses>.
+Behind a NAT: --use-auto-relay makes the node reachable through a relay (README, "Behind a NAT").`
+
+// maddrPollInterval is how often dht asks its worker for its addresses, to print them again when
+// they change.
+const maddrPollInterval = 2 * time.Second
 
 func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dht", "dht [flags]", dhtAbout, stderr)
@@ -55,6 +62,13 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	var mu sync.Mutex
+	var printed []string // the MADDR lines printed last, sorted; guarded by mu
+	printMaddrs := func(ms []string) {
+		for _, m := range ms {
+			fmt.Fprintf(stdout, "MADDR %s\n", m)
+		}
+		printed = slices.Sorted(slices.Values(ms))
+	}
 	pool, err := ipc.NewPool(ipc.PoolConfig{
 		Name: "dht",
 		Node: node,
@@ -63,9 +77,7 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			defer mu.Unlock()
 			switch e := e.(type) {
 			case ipc.EventReady:
-				for _, m := range e.Maddrs {
-					fmt.Fprintf(stdout, "MADDR %s\n", m)
-				}
+				printMaddrs(e.Maddrs)
 			case ipc.EventExited, ipc.EventGaveUp:
 				fmt.Fprintln(stdout, e.String())
 			}
@@ -89,12 +101,24 @@ func runDHT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	client := pool.Client(0, ipc.ClientOptions{})
 	tick := time.NewTicker(*refresh)
 	defer tick.Stop()
+	maddrTick := time.NewTicker(maddrPollInterval)
+	defer maddrTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return stop()
 		case err := <-served:
 			return err
+		case <-maddrTick.C:
+			mctx, cancel := context.WithTimeout(ctx, maddrPollInterval)
+			ms, err := client.VisibleMaddrs(mctx, true)
+			cancel()
+			mu.Lock()
+			if err == nil && !slices.Equal(slices.Sorted(slices.Values(ms)), printed) {
+				printMaddrs(ms)
+			}
+			mu.Unlock()
+			continue
 		case <-tick.C:
 		}
 		sctx, cancel := context.WithTimeout(ctx, *refresh)

@@ -22,6 +22,7 @@ type oneShotFlags struct {
 	subkey  string
 	timeout time.Duration
 	verbose bool
+	nat     natFlags
 }
 
 func (o *oneShotFlags) register(fs *flag.FlagSet) {
@@ -30,6 +31,7 @@ func (o *oneShotFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.subkey, "subkey", "", "subkey of a dictionary value (JSON, or a plain string)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on the whole command")
 	fs.BoolVar(&o.verbose, "verbose", false, "show the worker's logs on stderr")
+	o.nat.register(fs)
 }
 
 func (o *oneShotFlags) key(s string) (dht.Key, error) {
@@ -59,6 +61,9 @@ func (o *oneShotFlags) join(ctx context.Context, name string, dhtParams ipc.DHTP
 		level = slog.LevelDebug
 	}
 	node := ipc.NodeConfig{InitialPeers: o.peers, ClientMode: true, DHT: dhtParams}
+	if err := o.nat.apply(&node); err != nil {
+		return nil, err
+	}
 	if err := node.Validate(); err != nil {
 		return nil, cli.AsUsage(err)
 	}

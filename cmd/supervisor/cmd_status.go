@@ -16,8 +16,10 @@ import (
 )
 
 const statusAbout = `Shows the workers of a running "supervisor run": state, pid, peer ID, restarts, routing-table
-size, stored keys and last exit. It finds the supervisor through the admin address file in the state
-directory, or --admin-addr.`
+size, stored keys, connections (direct and relayed), reachability (public, private or unknown, as
+AutoNAT found it), the relays holding a reservation for the worker, the circuits it relays for
+others, and last exit; then every worker's multiaddrs, /p2p-circuit ones included. It finds the
+supervisor through the admin address file in the state directory, or --admin-addr.`
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", "status [flags]", statusAbout, stderr)
@@ -73,6 +75,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			StoredKeys       int      `json:"stored_keys"`
 			ConnectedPeers   int      `json:"connected_peers"`
 			Alone            bool     `json:"alone"`
+			NAT              struct {
+				Reachability string   `json:"reachability"`
+				Forced       bool     `json:"reachability_forced"`
+				KadMode      string   `json:"kad_mode"`
+				RelayAddrs   []string `json:"relay_addrs"`
+				Reservations []string `json:"reservations"`
+				CircuitsOpen int      `json:"circuits_open"`
+				DirectConns  int      `json:"direct_conns"`
+				RelayedConns int      `json:"relayed_conns"`
+				HolePunches  uint64   `json:"hole_punches"`
+			} `json:"nat"`
 		} `json:"slots"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
@@ -80,7 +93,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "supervisor pid %d, state %s\n", st.PID, st.StateDir)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKER\tSTATE\tPID\tPEER ID\tRESTARTS\tROUTING\tKEYS\tPEERS\tLAST EXIT")
+	fmt.Fprintln(tw, "WORKER\tSTATE\tPID\tPEER ID\tRESTARTS\tROUTING\tKEYS\tPEERS\tCONNS\tREACHABILITY\tRELAYS\tCIRCUITS\tLAST EXIT")
 	for _, s := range st.Slots {
 		last := s.LastExit
 		if s.Error != "" {
@@ -90,8 +103,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if s.Alone {
 			state += " (alone)" // started with no other slot to join; ipc hands it peers once one runs
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, state, s.PID, s.PeerID,
-			s.Restarts, s.RoutingTableSize, s.StoredKeys, s.ConnectedPeers, last)
+		n := s.NAT
+		reach := n.Reachability
+		switch {
+		case reach == "":
+			reach = "-" // no health check yet
+		case n.Forced:
+			reach += " (forced)"
+		}
+		conns := fmt.Sprintf("%d direct, %d relayed", n.DirectConns, n.RelayedConns)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%d\t%s\n", s.Name, state, s.PID, s.PeerID,
+			s.Restarts, s.RoutingTableSize, s.StoredKeys, s.ConnectedPeers, conns, reach, len(n.Reservations), n.CircuitsOpen, last)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -99,6 +121,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, s := range st.Slots {
 		for _, m := range s.Maddrs {
 			fmt.Fprintf(stdout, "%s  %s\n", s.Name, m)
+		}
+		for _, m := range s.NAT.RelayAddrs {
+			fmt.Fprintf(stdout, "%s  %s/p2p/%s (through a relay)\n", s.Name, m, s.PeerID)
 		}
 	}
 	return nil

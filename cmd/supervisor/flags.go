@@ -5,10 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/hivemind-go/hivemind/internal/cli"
 	"github.com/hivemind-go/hivemind/ipc"
+	"github.com/hivemind-go/hivemind/p2p"
 )
 
 // newFlagSet returns a supervisor command's flag set (see cli.NewFlagSet).
@@ -43,6 +45,7 @@ type nodeFlags struct {
 	rsaKey         string
 	schemaFile     string
 	dht            ipc.DHTParams
+	nat            natFlags
 }
 
 func (n *nodeFlags) register(fs *flag.FlagSet) {
@@ -67,6 +70,8 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.BlacklistTime, "blacklist-time", 0, "base ban of unresponsive peers (0: 5s; negative: off)")
 	fs.BoolVar(&d.AllowBootstrapFailure, "allow-bootstrap-failure", false, "start even when no initial peer answers")
 	fs.DurationVar(&d.MaxExpirationHorizon, "max-expiration-horizon", 0, "refuse inbound records expiring later than this from now (0: 168h; negative: no bound)")
+	fs.StringVar(&n.nat.dhtMode, "dht-mode", "", "mode of the libp2p kad DHT used to find peers' addresses: server, client or auto (follows the detected reachability); default server, or client with --client-mode (hivemind dht_mode)")
+	n.nat.register(fs)
 }
 
 // nodeConfig builds the node configuration.
@@ -77,6 +82,9 @@ func (n *nodeFlags) nodeConfig() (ipc.NodeConfig, error) {
 		InitialPeers:   n.initialPeers,
 		ClientMode:     n.clientMode,
 		DHT:            n.dht,
+	}
+	if err := n.nat.apply(&cfg); err != nil {
+		return cfg, err
 	}
 	if n.rsaKey != "" {
 		abs, err := filepath.Abs(n.rsaKey)
@@ -108,4 +116,87 @@ func defaultStateDir() string {
 		return filepath.Join(d, "hivemind-go")
 	}
 	return filepath.Join(os.TempDir(), "hivemind-go")
+}
+
+// natFlags are the NAT-traversal flags, named after hivemind's P2P.create arguments with
+// hivemind's defaults (but --nat-port-map), plus p2pd's relay-service limits. run, dht, store and
+// get take them.
+type natFlags struct {
+	useRelay, relayService, useAutoRelay, autoNAT, natPortMap, noListen bool
+	trustedRelays                                                       cli.List
+	forceReachability, dhtMode                                          string
+	relay                                                               ipc.RelayLimits
+	// deprecated records the deprecated hivemind flags given, to refuse them after parsing.
+	deprecated map[string]bool
+}
+
+// deprecatedNATFlags are hivemind's P2P.create arguments that have no effect since libp2p 0.17,
+// with what to do instead.
+var deprecatedNATFlags = map[string]string{
+	"use-relay-hop":       "every node with --use-relay relays for others (see --relay-service)",
+	"use-relay-discovery": "--use-auto-relay discovers relays through the DHT after --trusted-relays (or the initial peers)",
+	"relay-hop-limit":     "a relay carries one hop; see --relay-max-circuits for its limits",
+	"quic":                "QUIC runs when --host-maddrs has a /quic-v1 address",
+}
+
+func (n *natFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&n.useRelay, "use-relay", true, "run the circuit relay transport (reach peers behind NATs through relays) and the relay service for others (hivemind use_relay)")
+	fs.BoolVar(&n.relayService, "relay-service", true, "with --use-relay, relay for other peers (p2pd -relayService)")
+	fs.BoolVar(&n.useAutoRelay, "use-auto-relay", false, "when this node finds itself behind a NAT, reserve slots on relays and announce /p2p-circuit addresses through them (hivemind use_auto_relay)")
+	fs.Var(&n.trustedRelays, "trusted-relays", "relays --use-auto-relay tries first, each ending in /p2p/<peer id> (default: the initial peers) (hivemind trusted_relays)")
+	fs.BoolVar(&n.autoNAT, "auto-nat", true, "run the AutoNAT service (tell other peers whether they are reachable) and hole punching (hivemind auto_nat)")
+	fs.BoolVar(&n.natPortMap, "nat-port-map", false, "ask the local router for port mappings over UPnP / NAT-PMP (hivemind nat_port_map, which hivemind turns on: off here, it sends discovery traffic to the local network)")
+	fs.StringVar(&n.forceReachability, "force-reachability", "", "public or private: fix the reachability AutoNAT would detect (hivemind force_reachability)")
+	fs.BoolVar(&n.noListen, "no-listen", false, "listen on no address and dial out only; excludes --host-maddrs (hivemind no_listen)")
+	fs.IntVar(&n.relay.MaxCircuits, "relay-max-circuits", p2p.DefaultRelayMaxCircuits, "relay service: circuits open at once from, and to, one peer (p2pd -relayMaxCircuits)")
+	fs.IntVar(&n.relay.MaxReservations, "relay-max-reservations", p2p.DefaultRelayMaxReservations, "relay service: reservations held at once (p2pd -relayMaxReservations)")
+	fs.Int64Var(&n.relay.BufferSize, "relay-buffer-size", p2p.DefaultRelayBufferSize, "relay service: bytes of each of a circuit's two buffers (p2pd -relayBufferSize)")
+	fs.Int64Var(&n.relay.DataLimit, "relay-data-limit", p2p.DefaultRelayDataLimit, "relay service: bytes relayed each way on one relayed connection (p2pd -relayDataLimit)")
+	fs.DurationVar(&n.relay.TimeLimit, "relay-time-limit", p2p.DefaultRelayTimeLimit, "relay service: life of one relayed connection (p2pd -relayTimeLimit)")
+	n.deprecated = map[string]bool{}
+	for name := range deprecatedNATFlags {
+		fs.Var(deprecatedFlag{name: name, seen: n.deprecated}, name, "deprecated in hivemind, no effect since libp2p 0.17: refused")
+	}
+}
+
+// apply sets the NAT options of cfg, or refuses a deprecated flag. The usage errors name the
+// flags; the rest is checked by cfg.Validate.
+func (n *natFlags) apply(cfg *ipc.NodeConfig) error {
+	var given []string
+	for name := range n.deprecated {
+		given = append(given, name)
+	}
+	sort.Strings(given)
+	if len(given) > 0 {
+		return cli.Usagef("--%s is deprecated in hivemind and has no effect since libp2p 0.17.0; drop it (%s)", given[0], deprecatedNATFlags[given[0]])
+	}
+	if n.relay.TimeLimit <= 0 || n.relay.MaxCircuits <= 0 || n.relay.MaxReservations <= 0 || n.relay.BufferSize <= 0 || n.relay.DataLimit <= 0 {
+		return cli.Usagef("--relay-max-circuits, --relay-max-reservations, --relay-buffer-size, --relay-data-limit and --relay-time-limit must be positive")
+	}
+	cfg.DisableRelay = !n.useRelay
+	cfg.DisableRelayService = !n.relayService
+	cfg.UseAutoRelay = n.useAutoRelay
+	cfg.TrustedRelays = n.trustedRelays
+	cfg.DisableAutoNAT = !n.autoNAT
+	cfg.NATPortMap = n.natPortMap
+	cfg.ForceReachability = n.forceReachability
+	cfg.NoListen = n.noListen
+	cfg.DHTMode = n.dhtMode
+	cfg.Relay = n.relay
+	return nil
+}
+
+// deprecatedFlag is a flag that is accepted by the parser, with or without a value, and refused
+// afterwards with an explanation (natFlags.apply).
+type deprecatedFlag struct {
+	name string
+	seen map[string]bool
+}
+
+func (d deprecatedFlag) String() string   { return "" }
+func (d deprecatedFlag) IsBoolFlag() bool { return true }
+
+func (d deprecatedFlag) Set(string) error {
+	d.seen[d.name] = true
+	return nil
 }

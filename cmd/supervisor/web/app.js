@@ -93,8 +93,20 @@ const FACTS = [
   ["uptime", "uptime"], ["pid", "PID"], ["restarts", "restarts"],
   ["routing_table_size", "routing table"], ["stored_keys", "stored keys"], ["cached_keys", "cached keys"],
   ["connected_peers", "connected peers"], ["rpc_sent", "DHT sent/s"], ["rpc_served", "served/s"],
-  ["rss", "RSS"],
+  ["rss", "RSS"], ["reachability", "reachability"], ["conns", "connections"],
+  ["relays", "relay reservations"], ["circuits", "circuits relayed"],
 ];
+
+// natFacts are a worker's reachability facts as the card shows them ("–" before a health check).
+function natFacts(n) {
+  if (!n || !n.reachability) return { reachability: "–", conns: "–", relays: "–", circuits: "–" };
+  return {
+    reachability: n.reachability + (n.reachability_forced ? " (forced)" : ""),
+    conns: `${n.direct_conns} direct · ${n.relayed_conns} relayed`,
+    relays: String((n.reservations || []).length),
+    circuits: String(n.circuits_open),
+  };
+}
 
 function newCard(name) {
   const facts = el("dl", { class: "facts" });
@@ -147,11 +159,16 @@ function renderCard(card, s, latest, serverNow) {
   setText(card, "rss", fmtBytes(s.rss_bytes));
   setText(card, "rpc_sent", running && latest ? fmtRate(latest.sent_per_sec) : "–");
   setText(card, "rpc_served", running && latest ? fmtRate(latest.served_per_sec) : "–");
+  const nat = natFacts(s.nat);
+  for (const f of Object.keys(nat)) setText(card, f, nat[f]);
+  card.querySelector('[data-field="reachability"]').dataset.reach = (s.nat && s.nat.reachability) || "";
 
   card.dataset.peerId = s.peer_id || "";
   setText(card, "peer_id", s.peer_id || "–");
   card.querySelector('[data-field="peer_id"]').title = s.peer_id || "";
-  const maddrs = s.maddrs || [];
+  // The addresses it started with, then those through its relays (a reservation gives them later).
+  const relayAddrs = ((s.nat && s.nat.relay_addrs) || []).map(a => s.peer_id ? `${a}/p2p/${s.peer_id}` : a);
+  const maddrs = [...(s.maddrs || []), ...relayAddrs.filter(a => !(s.maddrs || []).includes(a))];
   setText(card, "addrs_summary", `addresses (${maddrs.length})`);
   const ul = card.querySelector("details.addrs ul");
   if (ul.dataset.addrs !== maddrs.join(" ")) {
