@@ -144,7 +144,10 @@ func newResourceManager(l Limits, maxMessage int) (network.ResourceManager, erro
 		// The relay service's circuit buffers (relay.go).
 		Service: map[string]rcmgr.ResourceLimits{relayv2.ServiceName: relayServiceLimits()},
 	}
-	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(base)))
+	// No metrics (as the rest of the host, options_host.go): by default the resource manager
+	// reports every reservation to Prometheus through a trace reporter that takes a lock and
+	// formats a timestamp per event, about a tenth of a busy worker's CPU, for metrics nothing reads.
+	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(base)), rcmgr.WithMetricsDisabled())
 	if err != nil {
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
