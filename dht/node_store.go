@@ -24,7 +24,11 @@ func (n *Node) Store(ctx context.Context, item StoreItem) (StoreResult, error) {
 // per replica. For each key a lookup finds the nearest nodes; stores start as soon as that key's
 // lookup ends, nearest first, and a node that does not answer is replaced by the next nearest
 // until NumReplicas nodes answered (a node that answers counts even if it rejected the item, as in
-// hivemind) or the candidates run out.
+// hivemind) or the candidates run out. Unlike hivemind, which sends one STORE per key and replica,
+// the keys bound for one node share its STOREs: while a STORE to a node is in flight, the items of
+// other keys for that node wait and leave together in the next one (storeBatcher), so a call of
+// many keys makes a few STOREs per node instead of one per key. A STORE of several keys is a
+// request hivemind's rpc_store answers item by item, as it would the separate ones.
 //
 // Results are aligned with items: Stored is true iff at least one node, this one included,
 // accepted the item (quirk Q3: hivemind reports the last replica's answer); Replicas lists every
@@ -58,6 +62,7 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 	defer cancel()
 	var wg sync.WaitGroup
 	trace := &opTrace{}
+	stores := newStoreBatcher(ctx, n, trace)
 	_, err = n.lookup(ctx, lookupParams{
 		queries:        order,
 		beam:           max(n.cfg.BucketSize, n.cfg.NumReplicas),
@@ -66,10 +71,11 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 		trace:          trace,
 		found: func(key ID, nearest []ID, _ map[ID]struct{}) {
 			after := trace.deepest()
-			wg.Go(func() { n.storeKey(ctx, key, nearest, groups[key], book, results, trace, after) })
+			wg.Go(func() { n.storeKey(ctx, key, nearest, groups[key], book, results, stores, after) })
 		},
 	})
 	wg.Wait()
+	stores.wait()
 	if n.isClosed() {
 		return nil, ErrShutdown // also when every RPC failed as the node closed (no error then)
 	}
@@ -144,10 +150,10 @@ func encodeValue(v any) ([]byte, error) {
 }
 
 // storeKey stores one key's items at its nearest nodes (hivemind's on_found). It runs on its own
-// goroutine; results[i] is written only for this key's items. trace counts the STOREs; the first
-// ones follow the lookup's round after, a replacement follows the failure it replaces.
+// goroutine; results[i] is written only for this key's items. The STOREs go through stores; the
+// first ones follow the lookup's round after, a replacement follows the failure it replaces.
 func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []storeItem, book *peerBook, results []StoreResult,
-	trace *opTrace, after int) {
+	stores *storeBatcher, after int) {
 	candidates := slices.DeleteFunc(slices.Clone(nearest), func(id ID) bool { return id == n.id })
 	candidates = append(candidates, n.id)
 	slices.SortFunc(candidates, func(a, b ID) int { return a.Xor(key).Cmp(b.Xor(key)) })
@@ -190,12 +196,10 @@ func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []store
 				continue
 			}
 			pending++
-			round := after + 1
-			trace.sent()
+			follows := after // the replies below move after on while this call waits
 			go func() {
-				oks, err := n.callStore(ctx, peer, wire, false)
-				trace.completed(round)
-				replies <- reply{node: node, peer: peer, oks: oks, err: err, round: round}
+				r := stores.store(peer, wire, follows)
+				replies <- reply{node: node, peer: peer, oks: r.oks, err: r.err, round: r.round}
 			}()
 		}
 		if pending == 0 {
@@ -241,3 +245,130 @@ func (n *Node) validRecord(key, tag, value []byte, expiration float64) bool {
 	}
 	return ok
 }
+
+// Bounds of one STORE that carries the items of several keys (a key's own items always go whole).
+const (
+	maxStoreBatchItems = 1000
+	maxStoreBatchBytes = 1 << 20 // well below the 4 MiB frame cap of hivemind's peers
+)
+
+// storeBatcher sends the STOREs of one StoreMany, coalescing them per peer: at most one STORE to a
+// peer is in flight; the items queued for it meanwhile leave together in the next one (whole
+// keys, up to maxStoreBatchItems and maxStoreBatchBytes). A STORE alone for its peer leaves at
+// once, so a single key's stores are sent exactly as without it. Every STORE is counted in the
+// trace; the round of a STORE follows the previous one to the same peer and the lookup rounds of
+// the keys it carries.
+type storeBatcher struct {
+	ctx   context.Context
+	n     *Node
+	trace *opTrace
+	wg    sync.WaitGroup // the per-peer senders
+
+	mu    sync.Mutex
+	peers map[PeerID]*storeQueue
+}
+
+// storeQueue is one peer's queue: waiting is sent by the sender goroutine running while busy.
+type storeQueue struct {
+	busy    bool
+	waiting []*storeWait
+	round   int // the round of the last STORE sent to the peer
+}
+
+// storeWait is one key's items waiting for a STORE to one peer.
+type storeWait struct {
+	items []wireItem
+	after int // the key's lookup round
+	done  chan storeReply
+}
+
+// storeReply is a STORE's answer for one key's items.
+type storeReply struct {
+	oks   []bool
+	err   error
+	round int
+}
+
+func newStoreBatcher(ctx context.Context, n *Node, trace *opTrace) *storeBatcher {
+	return &storeBatcher{ctx: ctx, n: n, trace: trace, peers: make(map[PeerID]*storeQueue)}
+}
+
+// store sends one key's items to peer, alone or with other keys', and returns the peer's answers
+// for them.
+func (b *storeBatcher) store(peer PeerID, items []wireItem, after int) storeReply {
+	w := &storeWait{items: items, after: after, done: make(chan storeReply, 1)}
+	b.mu.Lock()
+	q := b.peers[peer]
+	if q == nil {
+		q = &storeQueue{}
+		b.peers[peer] = q
+	}
+	q.waiting = append(q.waiting, w)
+	if !q.busy {
+		q.busy = true
+		b.wg.Go(func() { b.send(peer, q) })
+	}
+	b.mu.Unlock()
+	return <-w.done
+}
+
+// send sends peer's queue, one STORE at a time, until it is empty.
+func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
+	for {
+		b.mu.Lock()
+		if len(q.waiting) == 0 {
+			q.busy = false
+			b.mu.Unlock()
+			return
+		}
+		batch, rest := takeStoreBatch(q.waiting)
+		q.waiting = rest
+		round := q.round
+		for _, w := range batch {
+			round = max(round, w.after)
+		}
+		round++
+		q.round = round
+		b.mu.Unlock()
+
+		var items []wireItem
+		for _, w := range batch {
+			items = append(items, w.items...)
+		}
+		b.trace.sent()
+		oks, err := b.n.callStore(b.ctx, peer, items, false)
+		b.trace.completed(round)
+		off := 0
+		for _, w := range batch {
+			r := storeReply{err: err, round: round}
+			if err == nil {
+				r.oks = make([]bool, len(w.items))
+				for i := range w.items {
+					r.oks[i] = off+i < len(oks) && oks[off+i]
+				}
+			}
+			off += len(w.items)
+			w.done <- r
+		}
+	}
+}
+
+// takeStoreBatch takes the waits of the next STORE from the front of waiting: at least one, then
+// as many more as the bounds allow.
+func takeStoreBatch(waiting []*storeWait) (batch, rest []*storeWait) {
+	items, size := 0, 0
+	for i, w := range waiting {
+		wsize := 0
+		for _, it := range w.items {
+			wsize += len(it.value) + len(it.tag) + IDLen + 16
+		}
+		if i > 0 && (items+len(w.items) > maxStoreBatchItems || size+wsize > maxStoreBatchBytes) {
+			return waiting[:i], waiting[i:]
+		}
+		items, size = items+len(w.items), size+wsize
+	}
+	return waiting, nil
+}
+
+// wait returns once every sender has returned.
+func (b *storeBatcher) wait() { b.wg.Wait() }

@@ -114,9 +114,11 @@ func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, err
 // traversal is the pure state of a traverse: no goroutines, no locks, no I/O.
 type traversal struct {
 	p          traverseParams
-	order      []ID // distinct queries in the caller's order (ties in priority go to the first)
+	order      []ID          // distinct queries in the caller's order (ties in priority go to the first)
+	list       []*queryState // their states, in the same order
 	states     map[ID]*queryState
 	unfinished int
+	others     othersHeap // next's scratch space
 }
 
 type queryState struct {
@@ -162,6 +164,7 @@ func newTraversal(p traverseParams) *traversal {
 		}
 		t.states[q] = st
 		t.order = append(t.order, q)
+		t.list = append(t.list, st)
 	}
 	t.unfinished = len(t.order)
 	return t
@@ -188,11 +191,20 @@ func (t *traversal) hasCandidates(st *queryState) bool {
 // batch. It returns wait=true when nothing can be explored until a call in flight answers, and a
 // nil batch when the popped candidate was discarded (the caller simply retries). When nothing is
 // left anywhere and nothing is in flight it finishes every query.
+//
+// Candidates a query has visited since they were queued (another query's call took them along)
+// are dropped from the top of its heap while choosing: hivemind pops and discards them one next()
+// at a time, and each would cost a scan of every query; dropping them first chooses the same
+// query and node (a query's key only grows as stale tops go, and the query finally chosen has a
+// live top either way), in one scan.
 func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 	var chosen *queryState
-	for _, q := range t.order {
-		st := t.states[q]
-		if st.finished || !t.hasCandidates(st) {
+	for _, st := range t.list {
+		if st.finished {
+			continue
+		}
+		st.dropVisited()
+		if !t.hasCandidates(st) {
 			continue
 		}
 		if chosen == nil || st.active < chosen.active ||
@@ -204,8 +216,8 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 		if anyActive {
 			return ID{}, nil, true
 		}
-		for _, q := range t.order {
-			if st := t.states[q]; !st.finished {
+		for _, st := range t.list {
+			if !st.finished {
 				t.finish(st)
 			}
 		}
@@ -224,18 +236,7 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 
 	batch = []ID{chosen.query}
 	if t.p.queriesPerCall > 1 {
-		var others []ID
-		for _, q := range t.order {
-			st := t.states[q]
-			if st == chosen || st.finished {
-				continue
-			}
-			if _, seen := st.visited[e.node]; !seen {
-				others = append(others, q)
-			}
-		}
-		slices.SortFunc(others, func(a, b ID) int { return a.Xor(e.node).Cmp(b.Xor(e.node)) })
-		batch = append(batch, others[:min(len(others), t.p.queriesPerCall-1)]...)
+		batch = append(batch, t.nearestOthers(chosen, e.node, t.p.queriesPerCall-1)...)
 	}
 	for _, q := range batch {
 		st := t.states[q]
@@ -243,6 +244,57 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 		st.visited[e.node] = struct{}{}
 	}
 	return e.node, batch, false
+}
+
+// nearestOthers returns the k unfinished queries other than chosen that have not visited node,
+// nearest to node first (hivemind sorts them all and takes the first k; a bounded heap selects the
+// same ones).
+func (t *traversal) nearestOthers(chosen *queryState, node ID, k int) []ID {
+	h := &t.others
+	h.items = h.items[:0]
+	for _, st := range t.list {
+		if st == chosen || st.finished {
+			continue
+		}
+		if _, seen := st.visited[node]; seen {
+			continue
+		}
+		e := distEntry{dist: st.query.Xor(node), node: st.query}
+		if h.Len() < k {
+			heap.Push(h, e)
+		} else if e.dist.Less(h.items[0].dist) {
+			h.items[0] = e
+			heap.Fix(h, 0)
+		}
+	}
+	out := make([]ID, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(h).(distEntry).node
+	}
+	return out
+}
+
+// othersHeap keeps the nearest queries seen so far, farthest on top.
+type othersHeap struct{ items []distEntry }
+
+func (h *othersHeap) Len() int           { return len(h.items) }
+func (h *othersHeap) Less(i, j int) bool { return h.items[j].dist.Less(h.items[i].dist) }
+func (h *othersHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *othersHeap) Push(x any)         { h.items = append(h.items, x.(distEntry)) }
+func (h *othersHeap) Pop() any {
+	last := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return last
+}
+
+// dropVisited pops the candidates on top of the heap that the query has visited already.
+func (st *queryState) dropVisited() {
+	for st.candidates.Len() > 0 {
+		if _, seen := st.visited[st.candidates.items[0].node]; !seen {
+			return
+		}
+		heap.Pop(&st.candidates)
+	}
 }
 
 // apply performs steps 7-8: merge one call's answer into the heaps.

@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -326,4 +327,148 @@ func TestTraverseRounds(t *testing.T) {
 			})
 		})
 	}
+}
+
+// referenceNext is next as hivemind's traverse_dht does it (and as this package did before
+// dropping stale candidates eagerly): it discards one visited candidate per call and sorts every
+// other query to build the batch. TestTraverseMatchesReference checks next against it.
+func referenceNext(t *traversal, anyActive bool) (peer ID, batch []ID, wait bool) {
+	var chosen *queryState
+	for _, q := range t.order {
+		st := t.states[q]
+		if st.finished || !t.hasCandidates(st) {
+			continue
+		}
+		if chosen == nil || st.active < chosen.active ||
+			(st.active == chosen.active && st.candidates.items[0].dist.Less(chosen.candidates.items[0].dist)) {
+			chosen = st
+		}
+	}
+	if chosen == nil {
+		if anyActive {
+			return ID{}, nil, true
+		}
+		for _, q := range t.order {
+			if st := t.states[q]; !st.finished {
+				t.finish(st)
+			}
+		}
+		return ID{}, nil, false
+	}
+	e := heap.Pop(&chosen.candidates).(distEntry)
+	ub, bounded := t.upperBound(chosen)
+	beyond := bounded && e.dist.Cmp(ub) > 0
+	if _, seen := chosen.visited[e.node]; seen || beyond {
+		if beyond && chosen.active == 0 {
+			t.finish(chosen)
+		}
+		return ID{}, nil, false
+	}
+	batch = []ID{chosen.query}
+	if t.p.queriesPerCall > 1 {
+		var others []ID
+		for _, q := range t.order {
+			st := t.states[q]
+			if st == chosen || st.finished {
+				continue
+			}
+			if _, seen := st.visited[e.node]; !seen {
+				others = append(others, q)
+			}
+		}
+		slices.SortFunc(others, func(a, b ID) int { return a.Xor(e.node).Cmp(b.Xor(e.node)) })
+		batch = append(batch, others[:min(len(others), t.p.queriesPerCall-1)]...)
+	}
+	for _, q := range batch {
+		st := t.states[q]
+		st.active++
+		st.visited[e.node] = struct{}{}
+	}
+	return e.node, batch, false
+}
+
+// driveTraversal runs a traversal's pure state with up to workers calls in flight, answering the
+// oldest call first, and returns every call (peer, then its batch) and each query's result.
+func driveTraversal(p traverseParams, workers int, next func(*traversal, bool) (ID, []ID, bool)) ([][]ID, map[ID][]ID) {
+	t := newTraversal(p)
+	type call struct {
+		peer  ID
+		batch []ID
+	}
+	var calls [][]ID
+	var inflight []call
+	for t.unfinished > 0 {
+		for len(inflight) < workers && t.unfinished > 0 {
+			peer, batch, wait := next(t, len(inflight) > 0)
+			if wait {
+				break
+			}
+			if batch != nil {
+				inflight = append(inflight, call{peer, batch})
+				calls = append(calls, append([]ID{peer}, batch...))
+			}
+		}
+		if len(inflight) == 0 {
+			break
+		}
+		c := inflight[0]
+		inflight = inflight[1:]
+		if t.unfinished > 0 {
+			t.apply(c.batch, p.getNeighbors(context.Background(), c.peer, c.batch, 0))
+		}
+	}
+	results := map[ID][]ID{}
+	for _, st := range t.list {
+		results[st.query] = st.sortedNearest()
+	}
+	return calls, results
+}
+
+// TestTraverseMatchesReference: next makes exactly the calls hivemind's way of choosing makes
+// (referenceNext), in the same order, and finds the same nodes, on random networks with many
+// queries, several per call and several calls in flight.
+func TestTraverseMatchesReference(t *testing.T) {
+	tests := []struct {
+		name                         string
+		nodes, k, beam, qpc, queries int
+		workers                      int
+	}{
+		{name: "small swarm, every node visited", nodes: 16, k: 20, beam: 20, qpc: 10, queries: 100, workers: 4},
+		{name: "one worker", nodes: 200, k: 5, beam: 10, qpc: 4, queries: 64, workers: 1},
+		{name: "many workers", nodes: 300, k: 6, beam: 12, qpc: 8, queries: 64, workers: 8},
+		{name: "one query per call", nodes: 100, k: 5, beam: 8, qpc: 1, queries: 10, workers: 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(21, uint64(tc.nodes)))
+			g := newKademliaGraph(rng, tc.nodes, tc.k)
+			queries := make([]ID, tc.queries)
+			for i := range queries {
+				queries[i] = randID(rng)
+			}
+			p := traverseParams{queries: queries, initial: g.nodes[:4], beamSize: tc.beam, numWorkers: tc.workers,
+				queriesPerCall: tc.qpc, skip: g.nodes[4:5], getNeighbors: g.getNeighbors}
+			gotCalls, got := driveTraversal(p, tc.workers, (*traversal).next)
+			wantCalls, want := driveTraversal(p, tc.workers, referenceNext)
+			if !slices.EqualFunc(gotCalls, wantCalls, slices.Equal[[]ID]) {
+				t.Fatalf("%d calls, the reference made %d; first difference at call %d", len(gotCalls), len(wantCalls),
+					firstDifferentCall(gotCalls, wantCalls))
+			}
+			for q, nearest := range want {
+				if !slices.Equal(got[q], nearest) {
+					t.Fatalf("query %s: nearest differ from the reference's", q)
+				}
+			}
+			t.Logf("%d calls", len(gotCalls))
+		})
+	}
+}
+
+func firstDifferentCall(a, b [][]ID) int {
+	for i := range min(len(a), len(b)) {
+		if !slices.Equal(a[i], b[i]) {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
