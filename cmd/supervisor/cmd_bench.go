@@ -399,10 +399,10 @@ func (r benchReport) print(w io.Writer) {
 		})
 	}
 	if len(r.Batch) > 0 {
-		table("batch\tkeys\tok\tkeys/s\tseparate calls keys/s\tratio\ttarget", func(tw io.Writer) {
+		table("batch\tkeys\tok\tkeys/s\trounds\tRPCs\tseparate calls keys/s\tRPCs\tratio\ttarget", func(tw io.Writer) {
 			for _, row := range r.Batch {
-				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f\t%.0f\t%.2f×\t%s\n", row.Name, row.Keys, 100*row.OKRate, row.KeysPerSec,
-					row.SeparatePerSec, row.Ratio, target("≥ %g×", row.Target))
+				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2f×\t%s\n", row.Name, row.Keys, 100*row.OKRate,
+					row.KeysPerSec, row.Rounds, row.RPCs, row.SeparatePerSec, row.SeparateRPCs, row.Ratio, target("≥ %g×", row.Target))
 			}
 		})
 	}

@@ -302,11 +302,16 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 
 // batchRow is one batch call of many keys next to as many separate calls in flight.
 type batchRow struct {
-	Name           string  `json:"name"`
-	Keys           int     `json:"keys"`
-	OKRate         float64 `json:"ok_rate"`
-	KeysPerSec     float64 `json:"keys_per_sec"`
+	Name       string  `json:"name"`
+	Keys       int     `json:"keys"`
+	OKRate     float64 `json:"ok_rate"`
+	KeysPerSec float64 `json:"keys_per_sec"`
+	// Rounds and RPCs are the batch call's, as its node counted them; SeparateRPCs those of the
+	// separate calls together.
+	Rounds         float64 `json:"rounds"`
+	RPCs           float64 `json:"rpcs"`
 	SeparatePerSec float64 `json:"separate_per_sec"`
+	SeparateRPCs   float64 `json:"separate_rpcs"`
 	Ratio          float64 `json:"ratio"`
 	Target         float64 `json:"target,omitempty"`
 }
@@ -314,9 +319,29 @@ type batchRow struct {
 // batches runs a StoreMany of n keys on worker 0 next to n Stores in flight on it, then a GetMany
 // of those keys on worker 1 next to n Gets in flight on it.
 func (s *benchSwarm) batches(ctx context.Context, n, repeat int) ([]batchRow, error) {
-	storer, getter := s.workers[0], s.workers[1]
-	var storeMany, stores, getMany, gets []float64
+	type figures struct{ rates, rounds, rpcs []float64 }
+	var storeMany, stores, getMany, gets figures
 	ok, total := [2]int{}, 0
+	// measure runs f on worker w and notes its keys/s and the RPC rounds and RPCs w's node counted.
+	measure := func(into *figures, w int, isStore bool, f func() error) error {
+		before, err := s.opCounts(ctx, []int{w}, isStore)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return err
+		}
+		into.rates = append(into.rates, float64(n)/time.Since(t0).Seconds())
+		after, err := s.opCounts(ctx, []int{w}, isStore)
+		if err != nil {
+			return err
+		}
+		into.rounds = append(into.rounds, float64(after.Rounds-before.Rounds))
+		into.rpcs = append(into.rpcs, float64(after.RPCs-before.RPCs))
+		return nil
+	}
+	const storer, getter = 0, 1
 	for r := range repeat {
 		batchKey := func(i int) dht.Key { return s.key(fmt.Sprintf("batch-%d", r), i) }
 		sepKey := func(i int) dht.Key { return s.key(fmt.Sprintf("separate-%d", r), i) }
@@ -325,49 +350,59 @@ func (s *benchSwarm) batches(ctx context.Context, n, repeat int) ([]batchRow, er
 			items[i] = dht.StoreItem{Key: batchKey(i), Value: i, Expiration: expiresIn(time.Hour)}
 			keys[i] = batchKey(i)
 		}
-		t0 := time.Now()
-		res, err := storer.StoreMany(ctx, items)
-		if err != nil {
-			return nil, fmt.Errorf("store_many: %w", err)
-		}
-		storeMany = append(storeMany, float64(n)/time.Since(t0).Seconds())
-		for _, r := range res {
-			if r.Stored {
-				ok[0]++
+		err := measure(&storeMany, storer, true, func() error {
+			res, err := s.workers[storer].StoreMany(ctx, items)
+			for _, r := range res {
+				if r.Stored {
+					ok[0]++
+				}
 			}
-		}
-		rate, _ := wave(n, func(i int) bool {
-			res, err := storer.Store(ctx, dht.StoreItem{Key: sepKey(i), Value: i, Expiration: expiresIn(time.Hour)})
-			return err == nil && res.Stored
+			return err
 		})
-		stores = append(stores, rate)
-
-		t0 = time.Now()
-		got, err := getter.GetMany(ctx, keys, dht.GetOptions{})
+		if err == nil {
+			err = measure(&stores, storer, true, func() error {
+				wave(n, func(i int) bool {
+					res, err := s.workers[storer].Store(ctx, dht.StoreItem{Key: sepKey(i), Value: i, Expiration: expiresIn(time.Hour)})
+					return err == nil && res.Stored
+				})
+				return ctx.Err()
+			})
+		}
+		if err == nil {
+			err = measure(&getMany, getter, false, func() error {
+				got, err := s.workers[getter].GetMany(ctx, keys, dht.GetOptions{})
+				for _, g := range got {
+					if g != nil {
+						ok[1]++
+					}
+				}
+				return err
+			})
+		}
+		if err == nil {
+			err = measure(&gets, getter, false, func() error {
+				wave(n, func(i int) bool {
+					res, err := s.workers[getter].Get(ctx, sepKey(i), dht.GetOptions{})
+					return err == nil && res != nil
+				})
+				return ctx.Err()
+			})
+		}
 		if err != nil {
-			return nil, fmt.Errorf("get_many: %w", err)
+			return nil, err
 		}
-		getMany = append(getMany, float64(n)/time.Since(t0).Seconds())
-		for _, g := range got {
-			if g != nil {
-				ok[1]++
-			}
-		}
-		rate, _ = wave(n, func(i int) bool {
-			res, err := getter.Get(ctx, sepKey(i), dht.GetOptions{})
-			return err == nil && res != nil
-		})
-		gets = append(gets, rate)
 		total += n
 	}
 	rows := []batchRow{
-		{Name: "StoreMany", Keys: n, OKRate: float64(ok[0]) / float64(total), KeysPerSec: median(storeMany), SeparatePerSec: median(stores)},
-		{Name: "GetMany", Keys: n, OKRate: float64(ok[1]) / float64(total), KeysPerSec: median(getMany), SeparatePerSec: median(gets)},
+		{Name: "StoreMany", Keys: n, OKRate: float64(ok[0]) / float64(total), KeysPerSec: median(storeMany.rates),
+			Rounds: median(storeMany.rounds), RPCs: median(storeMany.rpcs), SeparatePerSec: median(stores.rates), SeparateRPCs: median(stores.rpcs)},
+		{Name: "GetMany", Keys: n, OKRate: float64(ok[1]) / float64(total), KeysPerSec: median(getMany.rates),
+			Rounds: median(getMany.rounds), RPCs: median(getMany.rpcs), SeparatePerSec: median(gets.rates), SeparateRPCs: median(gets.rpcs)},
 	}
 	for i := range rows {
 		rows[i].Ratio, rows[i].Target = rows[i].KeysPerSec/rows[i].SeparatePerSec, batchTarget
 	}
-	return rows, ctx.Err()
+	return rows, nil
 }
 
 // startReport compares a lone worker's start-to-ready with the same node built in process.
