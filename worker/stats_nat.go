@@ -5,23 +5,25 @@ import (
 	"github.com/hivemind-go/hivemind/proto/ipcpb"
 )
 
-// natReporter is implemented by nodes whose host can tell its reachability and relays (the libp2p
-// node).
-type natReporter interface {
-	natStatus() p2p.NATStatus
+// NATReporter is implemented by nodes whose host can tell its reachability and relays: the libp2p
+// node. A NodeFactory that wraps that node in one of its own forwards NATStatus, or Stats reports
+// no reachability for it.
+type NATReporter interface {
+	NATStatus() p2p.NATStatus
 }
 
-var _ natReporter = (*libp2pNode)(nil)
+var _ NATReporter = (*libp2pNode)(nil)
 
-func (n *libp2pNode) natStatus() p2p.NATStatus { return n.host.NATStatus() }
+// NATStatus is the host's reachability and relays (p2p.Host.NATStatus).
+func (n *libp2pNode) NATStatus() p2p.NATStatus { return n.host.NATStatus() }
 
-// natProto describes node's reachability and relays; nil for a node without a libp2p host.
+// natProto describes node's reachability and relays; nil for a node that cannot tell.
 func natProto(node Node) *ipcpb.NATStatus {
-	r, ok := node.(natReporter)
+	r, ok := node.(NATReporter)
 	if !ok {
 		return nil
 	}
-	st := r.natStatus()
+	st := r.NATStatus()
 	out := &ipcpb.NATStatus{
 		Reachability: string(st.Reachability), ReachabilityForced: st.ReachabilityForced, KadMode: string(st.KadMode),
 		Relay: st.Relay, RelayService: st.RelayService, AutoRelay: st.AutoRelay, AutoNat: st.AutoNAT,
