@@ -72,6 +72,12 @@
 //     answers (IDs without addresses) must be resolved while its host may still be admitting the
 //     gateway to the kad DHT: a store short of 5 replicas, a get that misses and a record the
 //     workers cannot return count as lost.
+//   - nat-relay (TestNATSwarm), 4 faults (20): 4 workers in network namespaces (test/netns), two
+//     public and two each behind its own masquerading NAT, reachable through a public relay (the
+//     bootstrap node) with --use-auto-relay: kill -9 and partitions (the worker's namespace drops
+//     every packet for 3 s) of public and NATed workers under load; recovery includes the NATed
+//     workers finding themselves private and holding a relay reservation again. Needs root (skips
+//     without, fails under CI=true).
 //   - soak (TestSoakNoGrowth), 15 s (10 min): load and kills; this process's goroutines, fds and heap
 //     and a never-killed worker's fds and RSS are compared before and after (figures printed).
 //

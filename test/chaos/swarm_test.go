@@ -36,6 +36,11 @@ type swarmConfig struct {
 	// harness adds its older workaround on top (slotNode), which predates that rule and is kept so
 	// that kill-all also covers the two together.
 	PoolBootstrapOnly bool
+	// Node is the node configuration every slot starts from (DHT is replaced by the field above).
+	Node ipc.NodeConfig
+	// Launcher, when set, makes the launcher of the workers (given their environment) instead of
+	// an ExecLauncher of faultworker (nat_test.go runs them inside network namespaces).
+	Launcher func(env []string) (ipc.Launcher, error)
 }
 
 func (c swarmConfig) withDefaults() swarmConfig {
@@ -88,15 +93,23 @@ func startSwarm(ctx context.Context, t *testing.T, cfg swarmConfig) *swarm {
 	if cfg.NetFaults {
 		env = append(env, "HIVEMIND_CHAOS_NETFAULTS=1")
 	}
-	launcher, err := ipc.NewExecLauncher(ipc.ExecConfig{Path: faultWorkerBin, Env: env})
+	newLauncher := func(env []string) (ipc.Launcher, error) {
+		return ipc.NewExecLauncher(ipc.ExecConfig{Path: faultWorkerBin, Env: env})
+	}
+	if cfg.Launcher != nil {
+		newLauncher = cfg.Launcher
+	}
+	launcher, err := newLauncher(env)
 	if err != nil {
 		t.Fatal(err)
 	}
+	node := cfg.Node
+	node.DHT = cfg.DHT
 	s.pool, err = ipc.NewPool(ipc.PoolConfig{
 		Workers:           cfg.Workers,
 		Name:              "chaos",
 		StateDir:          s.dir,
-		Node:              ipc.NodeConfig{DHT: cfg.DHT},
+		Node:              node,
 		SlotNode:          s.slotNode,
 		BootstrapFromPool: true,
 		Backoff:           cfg.Backoff,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hivemind-go/hivemind/dht"
+	"github.com/hivemind-go/hivemind/p2p"
 	"github.com/hivemind-go/hivemind/test/chaos/faults"
 	"github.com/hivemind-go/hivemind/worker"
 )
@@ -45,6 +46,14 @@ func (n *slowNode) Stats() worker.NodeStats {
 	s := n.Node.Stats()
 	s.RPCs = append(s.RPCs, worker.RPCStats{Name: "chaos_delayed", Received: uint64(max(n.delayed.Load(), 0))})
 	return s
+}
+
+// NATStatus forwards the production node's reachability and relays (worker.NATReporter).
+func (n *slowNode) NATStatus() p2p.NATStatus {
+	if r, ok := n.Node.(worker.NATReporter); ok {
+		return r.NATStatus()
+	}
+	return p2p.NATStatus{Reachability: p2p.ReachabilityUnknown}
 }
 
 // delay waits the current call_delay, counted in delayed.
