@@ -196,11 +196,9 @@ func (n *Node) storeKey(ctx context.Context, key ID, nearest []ID, items []store
 				continue
 			}
 			pending++
-			follows := after // the replies below move after on while this call waits
-			go func() {
-				r := stores.store(peer, wire, follows)
+			stores.store(peer, wire, after, func(r storeReply) { // replies has room: this never blocks
 				replies <- reply{node: node, peer: peer, oks: r.oks, err: r.err, round: r.round}
-			}()
+			})
 		}
 		if pending == 0 {
 			break
@@ -278,8 +276,8 @@ type storeQueue struct {
 // storeWait is one key's items waiting for a STORE to one peer.
 type storeWait struct {
 	items []wireItem
-	after int // the key's lookup round
-	done  chan storeReply
+	after int              // the key's lookup round
+	done  func(storeReply) // called once with the answer, on the sender's goroutine
 }
 
 // storeReply is a STORE's answer for one key's items.
@@ -293,10 +291,11 @@ func newStoreBatcher(ctx context.Context, n *Node, trace *opTrace) *storeBatcher
 	return &storeBatcher{ctx: ctx, n: n, trace: trace, peers: make(map[PeerID]*storeQueue)}
 }
 
-// store sends one key's items to peer, alone or with other keys', and returns the peer's answers
-// for them.
-func (b *storeBatcher) store(peer PeerID, items []wireItem, after int) storeReply {
-	w := &storeWait{items: items, after: after, done: make(chan storeReply, 1)}
+// store queues one key's items for peer, to be sent alone or with other keys', and returns at
+// once; done receives the peer's answers for them. done must not block: it runs on the goroutine
+// that sends the peer's STOREs (no goroutine waits per key and replica).
+func (b *storeBatcher) store(peer PeerID, items []wireItem, after int, done func(storeReply)) {
+	w := &storeWait{items: items, after: after, done: done}
 	b.mu.Lock()
 	q := b.peers[peer]
 	if q == nil {
@@ -309,7 +308,6 @@ func (b *storeBatcher) store(peer PeerID, items []wireItem, after int) storeRepl
 		b.wg.Go(func() { b.send(peer, q) })
 	}
 	b.mu.Unlock()
-	return <-w.done
 }
 
 // send sends peer's queue, one STORE at a time, until it is empty.
@@ -348,7 +346,7 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 				}
 			}
 			off += len(w.items)
-			w.done <- r
+			w.done(r)
 		}
 	}
 }
