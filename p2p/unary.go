@@ -78,19 +78,19 @@ func (h *Host) SetUnaryBytesHandler(name string, fn UnaryBytesHandler) error {
 // limit is reset.
 func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 	from := s.Conn().RemotePeer()
-	log := h.log.With("handle", name, "from", from.String())
+	log := &callLog{h: h, name: name, from: from}
 	_ = s.SetReadDeadline(time.Now().Add(h.cfg.StreamIdleTimeout))
 	body, res, err := readDelimited(s, h.cfg.MaxMessageSize, s.Scope())
 	if err != nil {
 		switch {
 		case errors.Is(err, io.EOF):
-			log.Debug("unary stream closed before a request")
+			log.get().Debug("unary stream closed before a request")
 			_ = s.Close()
 		case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrTruncatedFrame):
-			log.Info("rejected unary request frame; closing without a reply", "reason", err)
+			log.get().Info("rejected unary request frame; closing without a reply", "reason", err)
 			_ = s.Close()
 		default:
-			log.Info("bad unary request stream; resetting it", "reason", err)
+			log.get().Info("bad unary request stream; resetting it", "reason", err)
 			_ = s.Reset()
 		}
 		return
@@ -98,7 +98,7 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 	defer res.release()
 	req, err := decodeUnaryRequest(body)
 	if err != nil {
-		log.Info("rejected unary request; closing without a reply", "reason", err)
+		log.get().Info("rejected unary request; closing without a reply", "reason", err)
 		_ = s.Close()
 		return
 	}
@@ -117,7 +117,7 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 
 	resp, herr := runUnary(ctx, fn, from, req.data, log)
 	if ctx.Err() != nil {
-		log.Debug("unary call abandoned; no reply", "cause", context.Cause(ctx))
+		log.get().Debug("unary call abandoned; no reply", "cause", context.Cause(ctx))
 		_ = s.Reset()
 		return
 	}
@@ -127,17 +127,17 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 	}
 	frame, err := encodeUnaryReply(req.callID, resp, isError, errText)
 	if body, _ := binary.Uvarint(frame); err == nil && body > uint64(h.cfg.MaxMessageSize) {
-		log.Warn("unary reply over the size cap; replying with an error instead", "size", body)
+		log.get().Warn("unary reply over the size cap; replying with an error instead", "size", body)
 		frame, err = encodeUnaryReply(req.callID, nil, true, responseTooLargeText)
 	}
 	if err != nil {
-		log.Error("cannot encode unary reply", "err", err)
+		log.get().Error("cannot encode unary reply", "err", err)
 		_ = s.Reset()
 		return
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(h.cfg.StreamIdleTimeout))
 	if _, err := s.Write(frame); err != nil {
-		log.Debug("cannot write unary reply", "err", err)
+		log.get().Debug("cannot write unary reply", "err", err)
 		_ = s.Reset()
 		return
 	}
@@ -145,14 +145,31 @@ func (h *Host) serveUnary(name string, fn UnaryBytesHandler, s network.Stream) {
 }
 
 // runUnary calls fn, turning a panic into an error reply.
-func runUnary(ctx context.Context, fn UnaryBytesHandler, from PeerID, data []byte, log *slog.Logger) (resp []byte, err error) {
+func runUnary(ctx context.Context, fn UnaryBytesHandler, from PeerID, data []byte, log *callLog) (resp []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("unary handler panicked", "panic", r, "stack", string(debug.Stack()))
+			log.get().Error("unary handler panicked", "panic", r, "stack", string(debug.Stack()))
 			resp, err = nil, fmt.Errorf("handler panicked: %v", r)
 		}
 	}()
 	return fn(ctx, from, data)
+}
+
+// callLog is the logger of one served call, with the handle name and the caller, built on first
+// use: slog's JSON handler formats With's attributes at once (and the caller's ID is base58
+// encoded), which every request paid although almost none logs anything.
+type callLog struct {
+	h    *Host
+	name string
+	from PeerID
+	l    *slog.Logger
+}
+
+func (c *callLog) get() *slog.Logger {
+	if c.l == nil {
+		c.l = c.h.log.With("handle", c.name, "from", c.from.String())
+	}
+	return c.l
 }
 
 // isNegotiationReset reports a go-libp2p peer resetting a lazily negotiated stream because it does not
