@@ -391,10 +391,11 @@ func (r benchReport) print(w io.Writer) {
 		})
 	}
 	if len(r.Throughput) > 0 {
-		table("throughput\tin flight\tok\tops/s\tRPCs/op\traw unary calls/s\tbaseline ops/s\tratio\ttarget", func(tw io.Writer) {
+		table("throughput\tin flight\tok\tops/s\tRPCs/op\traw unary calls/s\tbaseline ops/s\tratio\ttarget\tCPU ms/op\tCPU µs/raw call\tCPU ratio", func(tw io.Writer) {
 			for _, row := range r.Throughput {
-				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%s\n", row.Name, row.InFlight, 100*row.OKRate, row.OpsPerSec,
-					row.RPCsPerOp, row.UnaryPerSec, row.BaselinePerSec, row.Ratio, target("≥ %g", row.Target))
+				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%s\t%.2f\t%.0f\t%.2f\n", row.Name, row.InFlight, 100*row.OKRate,
+					row.OpsPerSec, row.RPCsPerOp, row.UnaryPerSec, row.BaselinePerSec, row.Ratio, target("≥ %g", row.Target),
+					row.CPUPerOpMs, row.UnaryCPUUs, row.CPURatio)
 			}
 		})
 	}

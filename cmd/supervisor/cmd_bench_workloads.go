@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,6 +199,13 @@ type throughputRow struct {
 	BaselinePerSec float64 `json:"baseline_per_sec"`
 	Ratio          float64 `json:"ratio"`
 	Target         float64 `json:"target,omitempty"`
+	// CPUPerOpMs is the CPU time (user and system) of every worker and this process per operation,
+	// UnaryCPUUs that of a raw unary call; CPURatio is UnaryCPUUs × RPCsPerOp / CPUPerOpMs, the
+	// part of an operation's CPU that its RPCs would cost as raw calls. Unlike the rates, CPU time
+	// is not what the other tenants of a shared machine take.
+	CPUPerOpMs float64 `json:"cpu_per_op_ms"`
+	UnaryCPUUs float64 `json:"unary_cpu_us"`
+	CPURatio   float64 `json:"cpu_ratio"`
 }
 
 // wave runs n calls of f at once and returns the calls completed per second and how many f
@@ -255,7 +263,7 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 	}
 	var rows []throughputRow
 	for si, sp := range specs {
-		var opsRates, unaryRates, rpcsPerOp []float64
+		var opsRates, unaryRates, rpcsPerOp, opCPU, unaryCPU []float64
 		ok, total := 0, 0
 		for r := range repeat {
 			keyOf := func(i int) dht.Key { return s.key(fmt.Sprintf("throughput-%d-%d", si%2, r), i) }
@@ -263,6 +271,7 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 			if err != nil {
 				return nil, err
 			}
+			cpu0 := s.cpu()
 			rate, good := wave(n, func(i int) bool {
 				w := s.workers[sp.workers[(i+sp.shift)%len(sp.workers)]]
 				if sp.stores {
@@ -272,6 +281,7 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 				res, err := w.Get(ctx, keyOf(i), dht.GetOptions{})
 				return err == nil && res != nil
 			})
+			cpu1 := s.cpu()
 			after, err := s.opCounts(ctx, sp.workers, sp.stores)
 			if err != nil {
 				return nil, err
@@ -279,11 +289,15 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			cpu2 := s.cpu()
 			unaryRate, _ := wave(n, func(i int) bool {
 				_, err := s.ping(ctx, sp.workers[(i+sp.shift)%len(sp.workers)])
 				return err == nil
 			})
+			cpu3 := s.cpu()
 			opsRates, unaryRates = append(opsRates, rate), append(unaryRates, unaryRate)
+			opCPU = append(opCPU, ms(cpu1-cpu0)/float64(n))
+			unaryCPU = append(unaryCPU, float64((cpu3-cpu2).Microseconds())/float64(n))
 			if ops := after.Ops - before.Ops; ops > 0 {
 				rpcsPerOp = append(rpcsPerOp, float64(after.RPCs-before.RPCs)/float64(ops))
 			}
@@ -294,6 +308,10 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 		if row.RPCsPerOp > 0 {
 			row.BaselinePerSec = row.UnaryPerSec / row.RPCsPerOp
 			row.Ratio = row.OpsPerSec / row.BaselinePerSec
+		}
+		row.CPUPerOpMs, row.UnaryCPUUs = median(opCPU), median(unaryCPU)
+		if row.CPUPerOpMs > 0 {
+			row.CPURatio = row.UnaryCPUUs / 1000 * row.RPCsPerOp / row.CPUPerOpMs
 		}
 		rows = append(rows, row)
 	}
@@ -480,6 +498,48 @@ func benchRSS(ctx context.Context, l ipc.Launcher, logger *slog.Logger) (*rssRep
 	}
 	r.LoadedMiB, err = procStatusMiB(w.PID(), "VmRSS:")
 	return r, err
+}
+
+// cpu is the CPU time (user and system) used so far by every worker of the swarm and this process.
+func (s *benchSwarm) cpu() time.Duration {
+	var total time.Duration
+	for _, w := range s.workers {
+		d, _ := procCPU(w.PID())
+		total += d
+	}
+	if d, err := procCPU(os.Getpid()); err == nil {
+		total += d
+	}
+	return total
+}
+
+// procCPU returns the time a process's threads have spent on a CPU, from their
+// /proc/<pid>/task/<tid>/schedstat (nanoseconds; /proc/<pid>/stat counts in 10 ms ticks, too coarse
+// for a wave of raw calls spread over 17 processes). A thread that has exited is not counted (a Go
+// process keeps its threads).
+func procCPU(pid int) (time.Duration, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, t := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread just exited
+		}
+		fields := strings.Fields(string(data))
+		if len(fields) == 0 {
+			return 0, fmt.Errorf("%s/%s/schedstat: empty", dir, t.Name())
+		}
+		ns, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
 }
 
 // procStatusMiB reads a kB field of /proc/<pid>/status.
