@@ -93,16 +93,17 @@ const FACTS = [
   ["uptime", "uptime"], ["pid", "PID"], ["restarts", "restarts"],
   ["routing_table_size", "routing table"], ["stored_keys", "stored keys"], ["cached_keys", "cached keys"],
   ["connected_peers", "connected peers"], ["rpc_sent", "DHT sent/s"], ["rpc_served", "served/s"],
-  ["rss", "RSS"], ["reachability", "reachability"], ["conns", "connections"],
-  ["relays", "relay reservations"], ["circuits", "circuits relayed"],
+  ["rss", "RSS"], ["reachability", "reachability"], ["conns", "direct / relayed"],
+  ["relays", "relays"], ["circuits", "circuits relayed"],
 ];
 
-// natFacts are a worker's reachability facts as the card shows them ("–" before a health check).
+// natFacts are a worker's reachability facts as the card shows them ("–" before a health check):
+// relays is how many relays hold a reservation for it, circuits how many it relays for others now.
 function natFacts(n) {
   if (!n || !n.reachability) return { reachability: "–", conns: "–", relays: "–", circuits: "–" };
   return {
     reachability: n.reachability + (n.reachability_forced ? " (forced)" : ""),
-    conns: `${n.direct_conns} direct · ${n.relayed_conns} relayed`,
+    conns: `${n.direct_conns} / ${n.relayed_conns}`,
     relays: String((n.reservations || []).length),
     circuits: String(n.circuits_open),
   };
