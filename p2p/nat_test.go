@@ -268,3 +268,33 @@ func indexOfPeer(st []PeerStatus, p PeerID) int {
 	}
 	return -1
 }
+
+func TestRelayPeerSource(t *testing.T) {
+	h := newTCPHost(t, Config{})
+	static := make([]peer.AddrInfo, 3)
+	for i := range static {
+		static[i] = peer.AddrInfo{ID: randomPeerID(t), Addrs: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/1")}}
+	}
+	src := relayPeerSource(static, h.lh, h.kad)
+	for _, tc := range []struct {
+		name string
+		num  int
+		want []peer.AddrInfo
+	}{
+		{name: "at most num, static first", num: 2, want: static[:2]},
+		{name: "every static one, then the DHT's (none here)", num: 5, want: static},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []peer.AddrInfo
+			for info := range src(testContext(t), tc.num) { // closed when done
+				got = append(got, info)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	ch := src(ctx, 3)
+	cancel()
+	for range ch { // closed once ctx ends, whether or not anything was read
+	}
+}

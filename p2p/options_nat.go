@@ -21,6 +21,7 @@ import (
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // This file assembles the parts of a host that make it usable behind NATs, as p2pd's flags do
@@ -196,8 +197,8 @@ func relayCandidates(cfg Config) ([]peer.AddrInfo, error) {
 }
 
 // relayPeerSource feeds auto-relay its candidates: static first, then the peers the kad DHT finds
-// closest to this host that the peerstore has addresses for (as p2pd's relay discovery does). Each
-// call sends at most num and closes the channel when done or when ctx ends.
+// closest to this host that have a public address (as p2pd's relay discovery does, but for that
+// filter). Each call sends at most num and closes the channel when done or when ctx ends.
 func relayPeerSource(static []peer.AddrInfo, h host.Host, kad *kaddht.IpfsDHT) autorelay.PeerSource {
 	return func(ctx context.Context, num int) <-chan peer.AddrInfo {
 		out := make(chan peer.AddrInfo)
@@ -230,8 +231,8 @@ func relayPeerSource(static []peer.AddrInfo, h host.Host, kad *kaddht.IpfsDHT) a
 					continue
 				}
 				addrs := h.Peerstore().Addrs(p)
-				if len(addrs) == 0 {
-					continue
+				if !slices.ContainsFunc(addrs, func(a ma.Multiaddr) bool { return !IsRelayedAddr(a) && manet.IsPublicAddr(a) }) {
+					continue // a peer behind a NAT would relay for nobody outside
 				}
 				if !send(peer.AddrInfo{ID: p, Addrs: addrs}) {
 					return
