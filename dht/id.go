@@ -2,8 +2,10 @@ package dht
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math/big"
@@ -57,14 +59,25 @@ func (id ID) Big() *big.Int { return new(big.Int).SetBytes(id[:]) }
 // Xor returns the XOR distance between two IDs, itself an ID-sized integer.
 func (id ID) Xor(other ID) ID {
 	var d ID
-	for i := range id {
-		d[i] = id[i] ^ other[i]
-	}
+	be := binary.BigEndian
+	be.PutUint64(d[0:8], be.Uint64(id[0:8])^be.Uint64(other[0:8]))
+	be.PutUint64(d[8:16], be.Uint64(id[8:16])^be.Uint64(other[8:16]))
+	be.PutUint32(d[16:20], be.Uint32(id[16:20])^be.Uint32(other[16:20]))
 	return d
 }
 
-// Cmp compares two IDs as unsigned integers: -1, 0 or +1.
-func (id ID) Cmp(other ID) int { return bytes.Compare(id[:], other[:]) }
+// Cmp compares two IDs as unsigned integers: -1, 0 or +1. (Word by word: the traversal compares
+// distances in its innermost loops, where bytes.Compare's call cost showed.)
+func (id ID) Cmp(other ID) int {
+	be := binary.BigEndian
+	if c := cmp.Compare(be.Uint64(id[0:8]), be.Uint64(other[0:8])); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(be.Uint64(id[8:16]), be.Uint64(other[8:16])); c != 0 {
+		return c
+	}
+	return cmp.Compare(be.Uint32(id[16:20]), be.Uint32(other[16:20]))
+}
 
 // Less reports whether id < other as unsigned integers.
 func (id ID) Less(other ID) bool { return id.Cmp(other) < 0 }

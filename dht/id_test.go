@@ -1,7 +1,9 @@
 package dht_test
 
 import (
+	"bytes"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"slices"
 	"testing"
 
@@ -139,4 +141,37 @@ func TestIDMethods(t *testing.T) {
 	raw[0] = 0xff
 	require.Equal(t, byte(0), a[0], "Bytes returns a fresh slice")
 	require.NotEqual(t, dht.RandomID(), dht.RandomID())
+}
+
+// TestIDCmpXorOracle: Cmp and Xor, computed word by word, agree with byte-wise bytes.Compare and
+// byte-wise XOR on random IDs and on IDs that differ only in one byte (each word boundary).
+func TestIDCmpXorOracle(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(4, 4))
+	random := func() dht.ID {
+		var id dht.ID
+		for i := range id {
+			id[i] = byte(rng.UintN(256))
+		}
+		return id
+	}
+	for i := range 20000 {
+		a, b := random(), random()
+		if i%2 == 1 { // differ in one byte only
+			b = a
+			b[i%dht.IDLen] ^= byte(1 + rng.UintN(255))
+		}
+		if got, want := a.Cmp(b), bytes.Compare(a[:], b[:]); got != want {
+			t.Fatalf("%s.Cmp(%s) = %d, want %d", a, b, got, want)
+		}
+		if a.Cmp(a) != 0 || a.Less(a) {
+			t.Fatalf("%s is not equal to itself", a)
+		}
+		var want dht.ID
+		for j := range want {
+			want[j] = a[j] ^ b[j]
+		}
+		if got := a.Xor(b); got != want {
+			t.Fatalf("%s.Xor(%s) = %s, want %s", a, b, got, want)
+		}
+	}
 }

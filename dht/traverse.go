@@ -104,56 +104,66 @@ func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, err
 		}
 	}
 	out := make(map[ID]traverseResult, len(t.order))
-	for _, q := range t.order {
-		st := t.states[q]
-		out[q] = traverseResult{nearest: st.sortedNearest(), visited: st.visited}
+	for _, st := range t.list {
+		out[st.query] = traverseResult{nearest: st.sortedNearest(), visited: t.visitedBy(st)}
 	}
 	return out, nil
 }
 
 // traversal is the pure state of a traverse: no goroutines, no locks, no I/O.
+//
+// Which queries know of a node and which have visited it are bitsets over the queries, one pair per
+// node the traversal has seen: a call's batch is chosen among every query, and a set per query
+// (a map) made that choice cost a hash lookup per query and call.
 type traversal struct {
 	p          traverseParams
 	order      []ID          // distinct queries in the caller's order (ties in priority go to the first)
-	list       []*queryState // their states, in the same order
+	list       []*queryState // their states, in the same order (a state's pos is its index)
 	states     map[ID]*queryState
 	unfinished int
 	others     othersHeap // next's scratch space
+
+	nodeIndex map[ID]int32 // index of every node seen
+	nodes     []ID         // by index
+	known     [][]uint64   // by node index: the queries that know of the node
+	visited   [][]uint64   // by node index: the queries that have visited it (or skip it)
+	words     int          // length of each bitset
 }
 
 type queryState struct {
 	query      ID
+	pos        int      // index in traversal.list, its bit in the node bitsets
 	candidates distHeap // unvisited nodes, nearest on top
 	nearest    distHeap // at most beamSize nodes, farthest on top
-	known      map[ID]struct{}
-	visited    map[ID]struct{}
 	active     int
 	finished   bool
 }
 
 func newTraversal(p traverseParams) *traversal {
-	t := &traversal{p: p, states: make(map[ID]*queryState, len(p.queries))}
+	t := &traversal{p: p, states: make(map[ID]*queryState, len(p.queries)), nodeIndex: make(map[ID]int32)}
 	for _, q := range p.queries {
 		if _, dup := t.states[q]; dup {
 			continue
 		}
-		st := &queryState{
-			query:      q,
-			candidates: distHeap{},
-			nearest:    distHeap{farthestFirst: true},
-			known:      make(map[ID]struct{}, len(p.initial)+len(p.skip)),
-			visited:    make(map[ID]struct{}, len(p.skip)),
-		}
+		st := &queryState{query: q, pos: len(t.list), nearest: distHeap{farthestFirst: true}}
+		t.states[q] = st
+		t.order = append(t.order, q)
+		t.list = append(t.list, st)
+	}
+	t.words = (len(t.list) + 63) / 64
+	for _, st := range t.list {
 		for _, s := range p.skip {
-			st.visited[s] = struct{}{}
-			st.known[s] = struct{}{}
+			i := t.index(s)
+			setBit(t.visited[i], st.pos)
+			setBit(t.known[i], st.pos)
 		}
 		for _, n := range p.initial {
-			if _, seen := st.known[n]; seen {
+			i := t.index(n)
+			if hasBit(t.known[i], st.pos) {
 				continue
 			}
-			st.known[n] = struct{}{}
-			e := distEntry{dist: n.Xor(q), node: n}
+			setBit(t.known[i], st.pos)
+			e := distEntry{dist: n.Xor(st.query), node: n, idx: i}
 			st.candidates.items = append(st.candidates.items, e)
 			st.nearest.items = append(st.nearest.items, e)
 		}
@@ -162,12 +172,37 @@ func newTraversal(p traverseParams) *traversal {
 		for st.nearest.Len() > p.beamSize {
 			heap.Pop(&st.nearest)
 		}
-		t.states[q] = st
-		t.order = append(t.order, q)
-		t.list = append(t.list, st)
 	}
 	t.unfinished = len(t.order)
 	return t
+}
+
+// index returns node's index, giving it one (and its empty bitsets) on first sight.
+func (t *traversal) index(node ID) int32 {
+	if i, ok := t.nodeIndex[node]; ok {
+		return i
+	}
+	i := int32(len(t.nodes))
+	t.nodeIndex[node] = i
+	t.nodes = append(t.nodes, node)
+	sets := make([]uint64, 2*t.words)
+	t.known = append(t.known, sets[:t.words:t.words])
+	t.visited = append(t.visited, sets[t.words:])
+	return i
+}
+
+func hasBit(set []uint64, pos int) bool { return set[pos>>6]&(1<<(pos&63)) != 0 }
+func setBit(set []uint64, pos int)      { set[pos>>6] |= 1 << (pos & 63) }
+
+// visitedBy returns the nodes st has visited (the skipped ones included), as a new set.
+func (t *traversal) visitedBy(st *queryState) map[ID]struct{} {
+	out := make(map[ID]struct{})
+	for i, node := range t.nodes {
+		if hasBit(t.visited[i], st.pos) {
+			out[node] = struct{}{}
+		}
+	}
+	return out
 }
 
 // upperBound returns the distance of the farthest of the beamSize nearest, or ok=false (+inf)
@@ -203,7 +238,7 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 		if st.finished {
 			continue
 		}
-		st.dropVisited()
+		t.dropVisited(st)
 		if !t.hasCandidates(st) {
 			continue
 		}
@@ -227,7 +262,7 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 	e := heap.Pop(&chosen.candidates).(distEntry)
 	ub, bounded := t.upperBound(chosen)
 	beyond := bounded && e.dist.Cmp(ub) > 0
-	if _, seen := chosen.visited[e.node]; seen || beyond {
+	if seen := hasBit(t.visited[e.idx], chosen.pos); seen || beyond {
 		if beyond && chosen.active == 0 {
 			t.finish(chosen)
 		}
@@ -236,12 +271,12 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 
 	batch = []ID{chosen.query}
 	if t.p.queriesPerCall > 1 {
-		batch = append(batch, t.nearestOthers(chosen, e.node, t.p.queriesPerCall-1)...)
+		batch = append(batch, t.nearestOthers(chosen, e.node, e.idx, t.p.queriesPerCall-1)...)
 	}
 	for _, q := range batch {
 		st := t.states[q]
 		st.active++
-		st.visited[e.node] = struct{}{}
+		setBit(t.visited[e.idx], st.pos)
 	}
 	return e.node, batch, false
 }
@@ -249,14 +284,12 @@ func (t *traversal) next(anyActive bool) (peer ID, batch []ID, wait bool) {
 // nearestOthers returns the k unfinished queries other than chosen that have not visited node,
 // nearest to node first (hivemind sorts them all and takes the first k; a bounded heap selects the
 // same ones).
-func (t *traversal) nearestOthers(chosen *queryState, node ID, k int) []ID {
+func (t *traversal) nearestOthers(chosen *queryState, node ID, idx int32, k int) []ID {
 	h := &t.others
 	h.items = h.items[:0]
+	visited := t.visited[idx]
 	for _, st := range t.list {
-		if st == chosen || st.finished {
-			continue
-		}
-		if _, seen := st.visited[node]; seen {
+		if st == chosen || st.finished || hasBit(visited, st.pos) {
 			continue
 		}
 		e := distEntry{dist: st.query.Xor(node), node: st.query}
@@ -287,12 +320,9 @@ func (h *othersHeap) Pop() any {
 	return last
 }
 
-// dropVisited pops the candidates on top of the heap that the query has visited already.
-func (st *queryState) dropVisited() {
-	for st.candidates.Len() > 0 {
-		if _, seen := st.visited[st.candidates.items[0].node]; !seen {
-			return
-		}
+// dropVisited pops the candidates on top of st's heap that it has visited already.
+func (t *traversal) dropVisited(st *queryState) {
+	for st.candidates.Len() > 0 && hasBit(t.visited[st.candidates.items[0].idx], st.pos) {
 		heap.Pop(&st.candidates)
 	}
 }
@@ -309,11 +339,12 @@ func (t *traversal) apply(batch []ID, reply map[ID]neighborReply) {
 			continue
 		}
 		for _, n := range r.neighbors {
-			if _, seen := st.known[n]; seen {
+			i := t.index(n)
+			if hasBit(t.known[i], st.pos) {
 				continue
 			}
-			st.known[n] = struct{}{}
-			e := distEntry{dist: n.Xor(q), node: n}
+			setBit(t.known[i], st.pos)
+			e := distEntry{dist: n.Xor(q), node: n, idx: i}
 			ub, bounded := t.upperBound(st)
 			if !bounded || e.dist.Cmp(ub) <= 0 || st.nearest.Len() < t.p.beamSize {
 				heap.Push(&st.candidates, e)
@@ -333,11 +364,7 @@ func (t *traversal) finish(st *queryState) {
 	st.finished = true
 	t.unfinished--
 	if t.p.found != nil {
-		visited := make(map[ID]struct{}, len(st.visited))
-		for n := range st.visited {
-			visited[n] = struct{}{}
-		}
-		t.p.found(st.query, st.sortedNearest(), visited)
+		t.p.found(st.query, st.sortedNearest(), t.visitedBy(st))
 	}
 }
 
@@ -357,6 +384,7 @@ func (st *queryState) sortedNearest() []ID {
 type distEntry struct {
 	dist ID
 	node ID
+	idx  int32 // the node's index in its traversal (unused in othersHeap)
 }
 
 // distHeap is a heap of distEntry: nearest on top, or farthest on top when farthestFirst is set.

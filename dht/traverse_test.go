@@ -358,7 +358,7 @@ func referenceNext(t *traversal, anyActive bool) (peer ID, batch []ID, wait bool
 	e := heap.Pop(&chosen.candidates).(distEntry)
 	ub, bounded := t.upperBound(chosen)
 	beyond := bounded && e.dist.Cmp(ub) > 0
-	if _, seen := chosen.visited[e.node]; seen || beyond {
+	if hasBit(t.visited[e.idx], chosen.pos) || beyond {
 		if beyond && chosen.active == 0 {
 			t.finish(chosen)
 		}
@@ -372,7 +372,7 @@ func referenceNext(t *traversal, anyActive bool) (peer ID, batch []ID, wait bool
 			if st == chosen || st.finished {
 				continue
 			}
-			if _, seen := st.visited[e.node]; !seen {
+			if !hasBit(t.visited[e.idx], st.pos) {
 				others = append(others, q)
 			}
 		}
@@ -382,7 +382,7 @@ func referenceNext(t *traversal, anyActive bool) (peer ID, batch []ID, wait bool
 	for _, q := range batch {
 		st := t.states[q]
 		st.active++
-		st.visited[e.node] = struct{}{}
+		setBit(t.visited[e.idx], st.pos)
 	}
 	return e.node, batch, false
 }
