@@ -350,12 +350,18 @@ func (n *Node) callFind(ctx context.Context, peer PeerID, keys []ID) ([]findAnsw
 		return nil, fmt.Errorf("%w: %d results for %d keys", ErrNoResponse, len(results), len(keys))
 	}
 	out := make([]findAnswer, len(keys))
+	// The keys of one answer name mostly the same few peers: each peer ID is made a string once.
+	peerIDs := make(map[string]PeerID)
 	for i, r := range results {
 		ids, peers := r.GetNearestNodeIds(), r.GetNearestPeerIds()
 		nearest := make([]Contact, 0, min(len(ids), len(peers)))
 		for j := range min(len(ids), len(peers)) {
 			id, err := IDFromBytes(ids[j])
-			p := PeerID(peers[j])
+			p, ok := peerIDs[string(peers[j])]
+			if !ok {
+				p = PeerID(peers[j])
+				peerIDs[string(p)] = p
+			}
 			if err != nil || id == n.id || p == n.self || p == "" {
 				continue
 			}
@@ -393,6 +399,10 @@ func (n *Node) HandleFind(ctx context.Context, from PeerID, req *dhtpb.FindReque
 	}
 	now := n.now()
 	resp := &dhtpb.FindResponse{Results: make([]*dhtpb.FindResult, len(ids)), Peer: n.nodeInfo()}
+	// The keys of one request mostly share their neighbours: each contact's bytes are made once
+	// and shared by the results (the response is only marshalled).
+	type wireContact struct{ id, peer []byte }
+	contacts := make(map[ID]wireContact)
 	for i, key := range ids {
 		n.mu.Lock()
 		v, found := n.localNewestLocked(key, now)
@@ -405,8 +415,12 @@ func (n *Node) HandleFind(ctx context.Context, from PeerID, req *dhtpb.FindReque
 		r.NearestNodeIds = make([][]byte, len(nearest))
 		r.NearestPeerIds = make([][]byte, len(nearest))
 		for j, c := range nearest {
-			r.NearestNodeIds[j] = c.ID.Bytes()
-			r.NearestPeerIds[j] = []byte(c.Peer)
+			w, ok := contacts[c.ID]
+			if !ok || string(w.peer) != string(c.Peer) {
+				w = wireContact{id: c.ID.Bytes(), peer: []byte(c.Peer)}
+				contacts[c.ID] = w
+			}
+			r.NearestNodeIds[j], r.NearestPeerIds[j] = w.id, w.peer
 		}
 		resp.Results[i] = r
 	}
