@@ -430,6 +430,18 @@ func countsOf(c *[numRPCKinds]atomic.Uint64) RPCCounts {
 	return RPCCounts{Ping: c[rpcPing].Load(), Store: c[rpcStore].Load(), Find: c[rpcFind].Load()}
 }
 
+// RoutingTablePeers returns a snapshot of the contacts in the routing table's buckets (not their
+// replacement lists), least recently updated first within each bucket.
+func (n *Node) RoutingTablePeers() []Contact {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []Contact
+	for _, b := range n.table.Buckets() {
+		out = append(out, b.Nodes...)
+	}
+	return out
+}
+
 // Stats returns a snapshot of the node's state and counters.
 func (n *Node) Stats() Stats {
 	now := n.now()

@@ -139,6 +139,8 @@ type PeerStatus struct {
 	DHTLastAnswer time.Time `json:"dht_last_answer,omitzero"`
 	// DHTLastRequest is when the peer last sent the worker a DHT request; zero when never.
 	DHTLastRequest time.Time `json:"dht_last_request,omitzero"`
+	// InRoutingTable: the peer is in one of the worker's routing-table buckets.
+	InRoutingTable bool `json:"in_routing_table,omitempty"`
 }
 
 // NATStatus is a worker's view of its own reachability and of what it does with relays.
@@ -212,7 +214,7 @@ func peerFromProto(p *ipcpb.PeerStatus, now time.Time) PeerStatus {
 	out := PeerStatus{
 		PeerID: p.GetPeerIdB58(), Agent: p.GetAgentVersion(), Kind: PeerKindOf(p.GetAgentVersion()),
 		Connected: p.GetConnected(), Relayed: p.GetRelayed(), Addrs: p.GetAddrs(),
-		Latency: seconds(p.GetLatencySeconds()),
+		Latency: seconds(p.GetLatencySeconds()), InRoutingTable: p.GetInRoutingTable(),
 	}
 	if p.GetDhtAnswered() {
 		out.DHTRTT = seconds(p.GetDhtRttSeconds())

@@ -38,21 +38,41 @@ func instrumentedNode(stats *dhtStats) NodeFactory {
 	}
 }
 
-// peersProto describes node's peers (connected ones and DHT contacts) as of now, sorted by peer ID.
+// routingTableReporter is implemented by nodes that can list their routing table (a dht.Node).
+type routingTableReporter interface {
+	RoutingTablePeers() []dht.Contact
+}
+
+var _ routingTableReporter = (*libp2pNode)(nil)
+
+// peersProto describes node's peers as of now, sorted by peer ID: the connected ones, the DHT
+// contacts and the peers in its routing table.
 func peersProto(node Node, contacts map[dht.PeerID]contact, now time.Time) []*ipcpb.PeerStatus {
+	inTable := map[dht.PeerID]bool{}
+	if r, ok := node.(routingTableReporter); ok {
+		for _, c := range r.RoutingTablePeers() {
+			inTable[c.Peer] = true
+		}
+	}
+	others := make([]dht.PeerID, 0, len(contacts)+len(inTable))
+	for p := range contacts {
+		others = append(others, p)
+	}
+	for p := range inTable {
+		if _, dup := contacts[p]; !dup {
+			others = append(others, p)
+		}
+	}
 	var out []*ipcpb.PeerStatus
 	if r, ok := node.(peerReporter); ok {
-		ids := make([]dht.PeerID, 0, len(contacts))
-		for p := range contacts {
-			ids = append(ids, p)
-		}
-		for _, st := range r.peerStatuses(ids) {
+		for _, st := range r.peerStatuses(others) {
 			raw := dhtrpc.PeerIDFromP2P(st.ID)
 			ps := &ipcpb.PeerStatus{
 				PeerId: []byte(raw), PeerIdB58: st.ID.String(), AgentVersion: st.Agent,
 				Connected: st.Connected, Relayed: st.Relayed, Addrs: st.Addrs,
 				LatencySeconds:           st.Latency.Seconds(),
 				DhtLastRequestAgeSeconds: -1,
+				InRoutingTable:           inTable[raw],
 			}
 			if c, ok := contacts[raw]; ok {
 				contactProto(ps, c, now)
@@ -61,13 +81,15 @@ func peersProto(node Node, contacts map[dht.PeerID]contact, now time.Time) []*ip
 		}
 		return out
 	}
-	// A node without a host to ask: the DHT contacts alone.
-	for p, c := range contacts {
-		ps := &ipcpb.PeerStatus{PeerId: []byte(p), DhtLastRequestAgeSeconds: -1}
+	// A node without a host to ask: the DHT contacts and the routing table alone.
+	for _, p := range others {
+		ps := &ipcpb.PeerStatus{PeerId: []byte(p), DhtLastRequestAgeSeconds: -1, InRoutingTable: inTable[p]}
 		if id, err := dhtrpc.PeerIDToP2P(p); err == nil {
 			ps.PeerIdB58 = id.String()
 		}
-		contactProto(ps, c, now)
+		if c, ok := contacts[p]; ok {
+			contactProto(ps, c, now)
+		}
 		out = append(out, ps)
 	}
 	slices.SortFunc(out, func(a, b *ipcpb.PeerStatus) int { return strings.Compare(string(a.PeerId), string(b.PeerId)) })

@@ -137,6 +137,7 @@ func TestStatsReportCallsRPCsPeersAndMemory(t *testing.T) {
 	assert.True(t, p.GetConnected())
 	assert.False(t, p.GetRelayed())
 	assert.True(t, p.GetDhtAnswered())
+	assert.True(t, p.GetInRoutingTable(), "b bootstrapped from a: a is in b's routing table")
 	assert.Positive(t, p.GetDhtRttSeconds())
 	assert.GreaterOrEqual(t, p.GetDhtLastAnswerAgeSeconds(), 0.0)
 	assert.Positive(t, st.GetRssBytes())

@@ -2223,8 +2223,10 @@ type PeerStatus struct {
 	DhtLastAnswerAgeSeconds float64 `protobuf:"fixed64,10,opt,name=dht_last_answer_age_seconds,json=dhtLastAnswerAgeSeconds,proto3" json:"dht_last_answer_age_seconds,omitempty"`
 	// Seconds since it last sent this node a DHT request; negative when it never did.
 	DhtLastRequestAgeSeconds float64 `protobuf:"fixed64,11,opt,name=dht_last_request_age_seconds,json=dhtLastRequestAgeSeconds,proto3" json:"dht_last_request_age_seconds,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// The peer is in one of the node's routing-table buckets (not a replacement).
+	InRoutingTable bool `protobuf:"varint,12,opt,name=in_routing_table,json=inRoutingTable,proto3" json:"in_routing_table,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PeerStatus) Reset() {
@@ -2332,6 +2334,13 @@ func (x *PeerStatus) GetDhtLastRequestAgeSeconds() float64 {
 		return x.DhtLastRequestAgeSeconds
 	}
 	return 0
+}
+
+func (x *PeerStatus) GetInRoutingTable() bool {
+	if x != nil {
+		return x.InRoutingTable
+	}
+	return false
 }
 
 type StatsResponse struct {
@@ -3200,7 +3209,7 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05calls\x18\x02 \x01(\x04R\x05calls\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x04R\x06failed\x124\n" +
-	"\alatency\x18\x04 \x01(\v2\x1a.hivemind.ipc.v1.HistogramR\alatency\"\xaa\x03\n" +
+	"\alatency\x18\x04 \x01(\v2\x1a.hivemind.ipc.v1.HistogramR\alatency\"\xd4\x03\n" +
 	"\n" +
 	"PeerStatus\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1e\n" +
@@ -3214,7 +3223,8 @@ const file_ipcpb_ipc_proto_rawDesc = "" +
 	"\x0fdht_rtt_seconds\x18\t \x01(\x01R\rdhtRttSeconds\x12<\n" +
 	"\x1bdht_last_answer_age_seconds\x18\n" +
 	" \x01(\x01R\x17dhtLastAnswerAgeSeconds\x12>\n" +
-	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\"\xe2\x04\n" +
+	"\x1cdht_last_request_age_seconds\x18\v \x01(\x01R\x18dhtLastRequestAgeSeconds\x12(\n" +
+	"\x10in_routing_table\x18\f \x01(\bR\x0einRoutingTable\"\xe2\x04\n" +
 	"\rStatsResponse\x12,\n" +
 	"\x12routing_table_size\x18\x01 \x01(\x04R\x10routingTableSize\x12\x1f\n" +
 	"\vstored_keys\x18\x02 \x01(\x04R\n" +

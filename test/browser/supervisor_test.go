@@ -174,6 +174,7 @@ func TestSupervisorPage(t *testing.T) {
 			assert.Contains(t, row, "Go worker")
 			assert.Contains(t, row, "hivemind-go")
 			assert.Contains(t, row, "direct")
+			assert.Contains(t, row, "in the routing table of", "the pool's workers hold each other in their routing tables")
 		}
 	}
 	assert.Equal(t, 3, pool, "each worker is seen by the others: %q", swarm)

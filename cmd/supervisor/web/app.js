@@ -235,10 +235,17 @@ function collectPeers(slots) {
   return peers;
 }
 
+// inTables names the workers whose routing table holds p (an empty string when none does).
+function inTables(p) {
+  const slots = p.seen.filter(x => x.in_routing_table).map(x => x.slot);
+  return slots.length ? el("span", { class: "sub", "data-field": "in-table", text: `in the routing table of ${slots.join(", ")}` }) : "";
+}
+
 function renderSwarm(peers, serverNow) {
   const tbody = document.querySelector("#swarm tbody");
-  // The pool's workers first, then connected peers, then the most recent other DHT contacts.
-  const rank = p => p.worker ? 0 : p.seen.some(x => x.connected) ? 1 : 2;
+  // The pool's workers first, then peers connected or in a routing table, then the most recent
+  // other DHT contacts.
+  const rank = p => p.worker ? 0 : p.seen.some(x => x.connected || x.in_routing_table) ? 1 : 2;
   const heard = p => p.seen.map(x => x.dht_last_answer || x.dht_last_request || "").sort().pop() || "";
   const all = [...peers.values()].sort((a, b) => rank(a) - rank(b) || (a.worker || "").localeCompare(b.worker || "") ||
     heard(b).localeCompare(heard(a)) || a.id.localeCompare(b.id));
@@ -263,7 +270,7 @@ function renderSwarm(peers, serverNow) {
       td("Peer", el("code", { title: p.id, text: shortID(p.id) }), p.worker ? el("span", { class: "sub", text: `pool ${p.worker}` }) : ""),
       td("Kind", el("span", { class: `tag ${p.kind}`, "data-field": "kind", text: KINDS[p.kind] || p.kind }),
         p.agent ? el("span", { class: "sub", text: p.agent }) : ""),
-      td("Seen by", p.seen.map(x => x.slot).join(", ")),
+      td("Seen by", p.seen.map(x => x.slot).join(", "), inTables(p)),
       td("Connection", conn, addrs.length ? el("span", { class: "sub", text: addrs[0] + (addrs.length > 1 ? ` +${addrs.length - 1}` : "") }) : ""),
       td("Latency", lat.length ? fmtMs(Math.min(...lat)) : "–"),
       td("DHT", dht),
