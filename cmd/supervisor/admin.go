@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hivemind-go/hivemind/internal/webui"
+
 	"github.com/hivemind-go/hivemind/ipc"
 )
 
@@ -34,6 +36,7 @@ func adminHandler(status func() ipc.Status, series *seriesRecorder, stateDir str
 		panic(err) // the embedded tree is part of the binary
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET "+webui.Prefix, webui.Handler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, assets, "index.html")

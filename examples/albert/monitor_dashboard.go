@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/hivemind-go/hivemind/internal/webui"
+
 	"github.com/mr-tron/base58"
 
 	"github.com/hivemind-go/hivemind/dht"
@@ -232,6 +234,7 @@ func DashboardHandler(m *Monitor) http.Handler {
 		panic(err) // the embedded tree is part of the binary
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET "+webui.Prefix, webui.Handler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.ServeFileFS(w, r, assets, "index.html")

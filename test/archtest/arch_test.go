@@ -120,13 +120,13 @@ func TestRooms(t *testing.T) {
 			forbidden: func(p string) bool { return isTestTree(p) || isExamples(p) }},
 		{name: "examples use the public API only", room: inRoom("examples"), transitive: false,
 			forbidden: func(p string) bool {
-				return isOwn(p) && !ownPackages("ipc", "dht", "worker", "examples", "internal/cli")(p)
+				return isOwn(p) && !ownPackages("ipc", "dht", "worker", "examples", "internal")(p)
 			}},
-		{name: "internal/cli imports only the standard library", room: inRoom("internal/cli"), transitive: true,
+		{name: "internal imports only the standard library", room: inRoom("internal"), transitive: true,
 			forbidden: func(p string) bool { return !isStd(p) }},
-		{name: "only the binaries import internal/cli", room: func(p string) bool {
-			return isOwn(p) && !ownPackages("cmd", "examples", "internal/cli", "test")(p)
-		}, forbidden: ownPackages("internal/cli"), transitive: true},
+		{name: "only the binaries import internal", room: func(p string) bool {
+			return isOwn(p) && !ownPackages("cmd", "examples", "internal", "test")(p)
+		}, forbidden: ownPackages("internal"), transitive: true},
 		{name: "production code never imports test helpers", room: func(p string) bool { return isOwn(p) && !isTestTree(p) },
 			forbidden: isTestTree, transitive: true},
 	}
