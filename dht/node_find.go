@@ -109,11 +109,11 @@ func (n *Node) lookup(ctx context.Context, p lookupParams) (map[ID]traverseResul
 				return nil
 			}
 			out := make(map[ID]neighborReply, len(queries))
+			p.book.addAnswers(answers)
 			for i, q := range queries {
 				ids := make([]ID, len(answers[i].nearest))
 				for j, c := range answers[i].nearest {
 					ids[j] = c.ID
-					p.book.add(c)
 				}
 				r := neighborReply{neighbors: ids}
 				if p.onValue != nil {
@@ -190,6 +190,23 @@ func (b *peerBook) add(c Contact) {
 		b.order = append(b.order, c.ID)
 	}
 	b.peers[c.ID] = c.Peer
+}
+
+// addAnswers records the contacts of a FIND's answers (the keys of one FIND share most of their
+// neighbours), under one lock.
+func (b *peerBook) addAnswers(answers []findAnswer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range answers {
+		for _, c := range a.nearest {
+			if p, ok := b.peers[c.ID]; !ok {
+				b.order = append(b.order, c.ID)
+			} else if p == c.Peer {
+				continue
+			}
+			b.peers[c.ID] = c.Peer
+		}
+	}
 }
 
 func (b *peerBook) get(id ID) (PeerID, bool) {
