@@ -141,13 +141,14 @@ func TestNoListenDialsOut(t *testing.T) {
 	resp, err := CallUnary[num](testContext(t), client, server.ID(), "T.rpc_echo", wrapperspb.Int64(7))
 	require.NoError(t, err)
 	assert.Equal(t, int64(7), resp.GetValue())
-	// The server cannot call back: the client has no address.
-	server.lh.Peerstore().ClearAddrs(client.ID())
-	require.NoError(t, server.lh.Network().ClosePeer(client.ID()))
+	// Nobody can dial the client: it listens nowhere. (A third host, since the client may dial the
+	// server again at any moment — its initial peer — and a dial back would reuse that connection.)
+	third := newTCPHost(t, Config{})
+	third.lh.Peerstore().AddAddrs(client.ID(), server.lh.Peerstore().Addrs(client.ID()), time.Minute)
 	ctx, cancel := context.WithTimeout(testContext(t), 3*time.Second)
 	defer cancel()
-	_, err = server.Connect(ctx, "/ip4/127.0.0.1/tcp/1/p2p/"+client.ID().String())
-	assert.Error(t, err)
+	_, err = third.Connect(ctx, "/ip4/127.0.0.1/tcp/1/p2p/"+client.ID().String())
+	assert.Error(t, err, "a host that listens nowhere cannot be dialled")
 }
 
 // relayTrio starts a relay, a target that holds a reservation on it, and a caller that reaches the
