@@ -15,8 +15,10 @@ import (
 // other than the one that served it (quirk Q13 kept: they may not have answered, or may hold it).
 // A value expiring beyond MaxExpirationHorizon is neither cached nor pushed: a Go peer would
 // refuse it, and a Python peer would keep a record that some hostile peer set.
-// It runs on the traversal goroutine and does not block.
-func (n *Node) cacheNewResult(st *searchState, nearest []ID, book *peerBook) {
+// It runs on the traversal goroutine and does not block. The pushes of one search go through
+// pushes, so the values a GetMany found for many keys reach a node in a few STOREs (in_cache set
+// per item) rather than one STORE per key as in hivemind; a single key's push is one STORE either way.
+func (n *Node) cacheNewResult(st *searchState, nearest []ID, book *peerBook, pushes *storeBatcher) {
 	v := st.snapshot()
 	if v == nil {
 		return
@@ -53,7 +55,9 @@ func (n *Node) cacheNewResult(st *searchState, nearest []ID, book *peerBook) {
 			continue
 		}
 		sent++
-		n.spawn(func(ctx context.Context) { _, _ = n.callStore(ctx, peer, []wireItem{item}, true) })
+		push := item
+		push.inCache = true
+		pushes.store(peer, []wireItem{push}, 0, func(storeReply) {})
 	}
 }
 

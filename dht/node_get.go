@@ -145,6 +145,7 @@ func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchSt
 	}
 	n.mu.Unlock()
 	ctx, cancel := context.WithCancel(n.lifetime)
+	pushes := n.newPushBatcher()
 	started := n.spawn(func(context.Context) {
 		defer cancel()
 		_, _ = n.lookup(ctx, lookupParams{
@@ -161,7 +162,7 @@ func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchSt
 			found: func(key ID, nearest []ID, _ map[ID]struct{}) {
 				st := byID[key]
 				n.finishSearch(st)
-				n.cacheNewResult(st, nearest, book)
+				n.cacheNewResult(st, nearest, book, pushes)
 			},
 		})
 		// Cancelled (or shut down) before the end: finish what is left, with no result.

@@ -250,17 +250,18 @@ const (
 	maxStoreBatchBytes = 1 << 20 // well below the 4 MiB frame cap of hivemind's peers
 )
 
-// storeBatcher sends the STOREs of one StoreMany, coalescing them per peer: at most one STORE to a
-// peer is in flight; the items queued for it meanwhile leave together in the next one (whole
-// keys, up to maxStoreBatchItems and maxStoreBatchBytes). A STORE alone for its peer leaves at
-// once, so a single key's stores are sent exactly as without it. Every STORE is counted in the
-// trace; the round of a STORE follows the previous one to the same peer and the lookup rounds of
-// the keys it carries.
+// storeBatcher sends the STOREs of one StoreMany (or a search's cache pushes, newPushBatcher),
+// coalescing them per peer: at most one STORE to a peer is in flight; the items queued for it
+// meanwhile leave together in the next one (whole keys, up to maxStoreBatchItems and
+// maxStoreBatchBytes). A STORE alone for its peer leaves at once, so a single key's stores are
+// sent exactly as without it. Every STORE is counted in the trace (if any); the round of a STORE
+// follows the previous one to the same peer and the lookup rounds of the keys it carries.
 type storeBatcher struct {
 	ctx   context.Context
 	n     *Node
 	trace *opTrace
-	wg    sync.WaitGroup // the per-peer senders
+	wg    sync.WaitGroup    // the per-peer senders of a StoreMany
+	start func(func()) bool // starts a sender; false when it cannot (the node closed)
 
 	mu    sync.Mutex
 	peers map[PeerID]*storeQueue
@@ -287,8 +288,23 @@ type storeReply struct {
 	round int
 }
 
+// newStoreBatcher returns the batcher of one StoreMany: its senders run under ctx and wait
+// returns once they have all returned.
 func newStoreBatcher(ctx context.Context, n *Node, trace *opTrace) *storeBatcher {
-	return &storeBatcher{ctx: ctx, n: n, trace: trace, peers: make(map[PeerID]*storeQueue)}
+	b := &storeBatcher{ctx: ctx, n: n, trace: trace, peers: make(map[PeerID]*storeQueue)}
+	b.start = func(f func()) bool {
+		b.wg.Go(f)
+		return true
+	}
+	return b
+}
+
+// newPushBatcher returns a batcher for background STOREs (a search's pushes of found values to the
+// nearest nodes): its senders are the node's tracked goroutines, under its lifetime, and nothing
+// waits for them.
+func (n *Node) newPushBatcher() *storeBatcher {
+	return &storeBatcher{ctx: n.lifetime, n: n, peers: make(map[PeerID]*storeQueue),
+		start: func(f func()) bool { return n.spawn(func(context.Context) { f() }) }}
 }
 
 // store queues one key's items for peer, to be sent alone or with other keys', and returns at
@@ -305,7 +321,17 @@ func (b *storeBatcher) store(peer PeerID, items []wireItem, after int, done func
 	q.waiting = append(q.waiting, w)
 	if !q.busy {
 		q.busy = true
-		b.wg.Go(func() { b.send(peer, q) })
+		if !b.start(func() { b.send(peer, q) }) {
+			// The node closed: nobody sends this queue; answer what waits in it.
+			q.busy = false
+			waiting := q.waiting
+			q.waiting = nil
+			b.mu.Unlock()
+			for _, w := range waiting {
+				w.done(storeReply{err: ErrShutdown})
+			}
+			return
+		}
 	}
 	b.mu.Unlock()
 }

@@ -105,3 +105,65 @@ func TestStoreManySharesStoresPerNode(t *testing.T) {
 		})
 	}
 }
+
+// TestGetManySharesCachePushes: the values one GetMany found are pushed to the nearest nodes
+// (cache_nearest) in STOREs shared per node, each item marked in_cache; a single Get pushes one
+// key in one STORE, as hivemind does.
+func TestGetManySharesCachePushes(t *testing.T) {
+	tests := []struct {
+		name string
+		keys int
+	}{
+		{name: "one key", keys: 1},
+		{name: "many keys", keys: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newTestSwarm(t, 12, func(i int, cfg *Config) { cfg.NumReplicas = 3 })
+				s.net.latency = time.Millisecond
+				ctx := t.Context()
+				now := s.clock.Now()
+				writer, reader := s.nodes[5], s.nodes[9]
+				keys := make([]Key, tc.keys)
+				items := make([]StoreItem, tc.keys)
+				for i := range items {
+					keys[i] = MustKey(fmt.Sprintf("push-%d-%d", tc.keys, i))
+					items[i] = StoreItem{Key: keys[i], Value: i, Expiration: now + 600}
+				}
+				if _, err := writer.StoreMany(ctx, items); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second) // let the writer's background work end
+				s.net.takeCalls()
+				got, err := reader.GetMany(ctx, keys, GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, g := range got {
+					if g == nil {
+						t.Fatalf("key %d not found", i)
+					}
+				}
+				time.Sleep(time.Second) // the pushes are sent in the background
+				pushes := storeRequests(t, s.net.takeCalls(), reader.PeerID())
+				pushed := 0
+				for _, r := range pushes {
+					for _, c := range r.GetInCache() {
+						if !c {
+							t.Fatalf("a push not marked in_cache: %v", r.GetInCache())
+						}
+					}
+					pushed += len(r.GetKeys())
+				}
+				if tc.keys == 1 && (len(pushes) != 1 || pushed != 1) {
+					t.Errorf("one key found remotely: %d keys pushed in %d STOREs, want 1 in 1", pushed, len(pushes))
+				}
+				if tc.keys > 1 && (pushed < tc.keys/4 || len(pushes) >= pushed) {
+					t.Errorf("%d keys pushed in %d STOREs: want many keys, in fewer STOREs", pushed, len(pushes))
+				}
+				t.Logf("%d keys: %d pushed in %d STOREs", tc.keys, pushed, len(pushes))
+			})
+		})
+	}
+}
