@@ -34,10 +34,9 @@ func storeRequests(t *testing.T, calls []loopCall, from PeerID) []*dhtpb.StoreRe
 func TestStoreManySharesStoresPerNode(t *testing.T) {
 	const keys = 200
 	tests := []struct {
-		name         string
-		keys         int
-		maxStores    int // at most this many STOREs
-		wantBatching bool
+		name      string
+		keys      int
+		maxStores int // at most this many STOREs
 	}{
 		{name: "one key", keys: 1, maxStores: 4},
 		{name: "many keys", keys: keys, maxStores: keys}, // unbatched: about 4 per key
@@ -61,14 +60,8 @@ func TestStoreManySharesStoresPerNode(t *testing.T) {
 				}
 				reqs := storeRequests(t, s.net.takeCalls(), writer.PeerID())
 				for i, r := range res {
-					accepted := 0
-					for _, rep := range r.Replicas {
-						if rep.Accepted {
-							accepted++
-						}
-					}
-					if !r.Stored || accepted != writer.Config().NumReplicas {
-						t.Fatalf("item %d: stored %v at %d replicas, want %d", i, r.Stored, accepted, writer.Config().NumReplicas)
+					if !r.Stored || r.Accepted() != writer.Config().NumReplicas {
+						t.Fatalf("item %d: stored %v at %d replicas, want %d", i, r.Stored, r.Accepted(), writer.Config().NumReplicas)
 					}
 				}
 				most := 0
