@@ -244,7 +244,10 @@ func (n *Node) validRecord(key, tag, value []byte, expiration float64) bool {
 	return ok
 }
 
-// Bounds of one STORE that carries the items of several keys (a key's own items always go whole).
+// Bounds of one STORE that carries the items of several keys (a key's own items always go whole);
+// the node's MaxRequestItems bounds it too, as the limit it assumes its peers apply to an inbound
+// STORE (handoff does the same): a peer answers a larger request with an error, and the keys in it
+// would lose that replica.
 const (
 	maxStoreBatchItems = 1000
 	maxStoreBatchBytes = 1 << 20 // well below the 4 MiB frame cap of hivemind's peers
@@ -252,8 +255,8 @@ const (
 
 // storeBatcher sends the STOREs of one StoreMany (or a search's cache pushes, newPushBatcher),
 // coalescing them per peer: at most one STORE to a peer is in flight; the items queued for it
-// meanwhile leave together in the next one (whole keys, up to maxStoreBatchItems and
-// maxStoreBatchBytes). A STORE alone for its peer leaves at once, so a single key's stores are
+// meanwhile leave together in the next one (whole keys, up to maxStoreBatchItems, MaxRequestItems
+// and maxStoreBatchBytes). A STORE alone for its peer leaves at once, so a single key's stores are
 // sent exactly as without it. Every STORE is counted in the trace (if any); the round of a STORE
 // follows the previous one to the same peer and the lookup rounds of the keys it carries.
 type storeBatcher struct {
@@ -345,7 +348,7 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 			b.mu.Unlock()
 			return
 		}
-		batch, rest := takeStoreBatch(q.waiting)
+		batch, rest := takeStoreBatch(q.waiting, min(maxStoreBatchItems, b.n.cfg.MaxRequestItems))
 		q.waiting = rest
 		round := q.round
 		for _, w := range batch {
@@ -378,15 +381,15 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 }
 
 // takeStoreBatch takes the waits of the next STORE from the front of waiting: at least one, then
-// as many more as the bounds allow.
-func takeStoreBatch(waiting []*storeWait) (batch, rest []*storeWait) {
+// as many more as maxItems and maxStoreBatchBytes allow.
+func takeStoreBatch(waiting []*storeWait, maxItems int) (batch, rest []*storeWait) {
 	items, size := 0, 0
 	for i, w := range waiting {
 		wsize := 0
 		for _, it := range w.items {
 			wsize += len(it.value) + len(it.tag) + IDLen + 16
 		}
-		if i > 0 && (items+len(w.items) > maxStoreBatchItems || size+wsize > maxStoreBatchBytes) {
+		if i > 0 && (items+len(w.items) > maxItems || size+wsize > maxStoreBatchBytes) {
 			return waiting[:i], waiting[i:]
 		}
 		items, size = items+len(w.items), size+wsize

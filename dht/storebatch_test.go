@@ -99,6 +99,45 @@ func TestStoreManySharesStoresPerNode(t *testing.T) {
 	}
 }
 
+// TestStoreManyBatchesFitMaxRequestItems: a STORE that carries several keys never holds more items
+// than the node's MaxRequestItems, the bound it assumes its peers apply to an inbound request (a
+// peer answers a larger one with an error, which would cost every key in it that replica and evict
+// the peer from the routing table). Every key still reaches all its replicas.
+func TestStoreManyBatchesFitMaxRequestItems(t *testing.T) {
+	const maxItems = 8
+	const keys = 49 // a FIND carries int(sqrt(49)) = 7 keys, within the bound
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestSwarm(t, 12, func(_ int, cfg *Config) { cfg.MaxRequestItems = maxItems })
+		s.net.latency = time.Millisecond
+		now := s.clock.Now()
+		writer := s.nodes[5]
+		items := make([]StoreItem, keys)
+		for i := range items {
+			items[i] = StoreItem{Key: MustKey(fmt.Sprintf("bounded-%d", i)), Value: i, Expiration: now + 600}
+		}
+		s.net.takeCalls()
+		res, err := writer.StoreMany(t.Context(), items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Accepted() != writer.Config().NumReplicas {
+				t.Errorf("item %d: accepted by %d replicas, want %d", i, r.Accepted(), writer.Config().NumReplicas)
+			}
+		}
+		most := 0
+		for _, r := range storeRequests(t, s.net.takeCalls(), writer.PeerID()) {
+			most = max(most, len(r.GetKeys()))
+		}
+		if most > maxItems {
+			t.Errorf("a STORE of %d items, the bound is %d", most, maxItems)
+		}
+		if most < 2 {
+			t.Errorf("no STORE carried more than one item: nothing was batched")
+		}
+	})
+}
+
 // TestGetManySharesCachePushes: the values one GetMany found are pushed to the nearest nodes
 // (cache_nearest) in STOREs shared per node, each item marked in_cache; a single Get pushes one
 // key in one STORE, as hivemind does.
