@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -189,19 +188,13 @@ func writeKadMessage(w io.Writer, m *kadpb.Message) error {
 	return err
 }
 
-// readKadMessage reads one uvarint-length-prefixed kad message of at most maxKadMessage bytes.
+// readKadMessage reads one uvarint-length-prefixed kad message of at most maxKadMessage bytes
+// (readDelimited: ErrFrameTooLarge over the cap, ErrTruncatedFrame when cut short; ErrDecode when
+// the body is not a kad message).
 func readKadMessage(r io.Reader) (*kadpb.Message, error) {
-	br := bufio.NewReader(r)
-	n, err := binary.ReadUvarint(br)
+	body, _, err := readDelimited(r, maxKadMessage, nil)
 	if err != nil {
-		return nil, err
-	}
-	if n > maxKadMessage {
-		return nil, fmt.Errorf("%w: kad reply of %d bytes", ErrFrameTooLarge, n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(br, body); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kad reply: %w", err)
 	}
 	m := new(kadpb.Message)
 	if err := proto.Unmarshal(body, m); err != nil {

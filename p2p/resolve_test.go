@@ -189,7 +189,8 @@ func TestReadKadMessage(t *testing.T) {
 		{name: "valid", in: frame(valid)},
 		{name: "over the cap", in: binary.AppendUvarint(nil, maxKadMessage+1), wantErr: ErrFrameTooLarge},
 		{name: "not a kad message", in: frame([]byte{0xff, 0xff, 0xff}), wantErr: ErrDecode},
-		{name: "truncated", in: frame(valid)[:4], wantErr: io.ErrUnexpectedEOF},
+		{name: "truncated", in: frame(valid)[:4], wantErr: ErrTruncatedFrame},
+		{name: "no reply at all", in: nil, wantErr: io.EOF},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
