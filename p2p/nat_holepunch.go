@@ -127,7 +127,7 @@ func (r *holePunchRetrier) sweep(ctx context.Context, tries map[peer.ID]*punchTr
 func reachedThroughRelayOnly(conns []network.Conn) bool {
 	inbound := false
 	for _, c := range conns {
-		if !c.Stat().Limited && !IsRelayedAddr(c.RemoteMultiaddr()) {
+		if !isRelayedConn(c) {
 			return false
 		}
 		inbound = inbound || c.Stat().Direction == network.DirInbound

@@ -58,7 +58,7 @@ type NATStatus struct {
 func (h *Host) NATStatus() NATStatus {
 	st := NATStatus{Reachability: ReachabilityUnknown}
 	for _, c := range h.lh.Network().Conns() {
-		if c.Stat().Limited || IsRelayedAddr(c.RemoteMultiaddr()) {
+		if isRelayedConn(c) {
 			st.RelayedConns++
 		} else {
 			st.DirectConns++

@@ -20,8 +20,8 @@ type PeerStatus struct {
 	Agent string
 	// Connected: at least one connection to the peer is open.
 	Connected bool
-	// Relayed: every open connection goes through a relay (/p2p-circuit); false when one is direct
-	// or none is open.
+	// Relayed: every open connection goes through a relay (isRelayedConn); false when one is
+	// direct or none is open.
 	Relayed bool
 	// Addrs are the remote multiaddrs of the open connections.
 	Addrs []string
@@ -63,16 +63,22 @@ func connState(conns []network.Conn) (connected, relayed bool, addrs []string) {
 	}
 	relayed = true
 	for _, c := range conns {
-		m := c.RemoteMultiaddr()
-		if !IsRelayedAddr(m) {
+		if !isRelayedConn(c) {
 			relayed = false
 		}
-		s := m.String()
+		s := c.RemoteMultiaddr().String()
 		if !slices.Contains(addrs, s) {
 			addrs = append(addrs, s)
 		}
 	}
 	return true, relayed, addrs
+}
+
+// isRelayedConn reports whether c goes through a circuit relay: a limited (relayed) connection, or
+// one whose remote address holds /p2p-circuit. PeerStatus, NATStatus and the hole-punch retries
+// all count relayed connections by it.
+func isRelayedConn(c network.Conn) bool {
+	return c.Stat().Limited || IsRelayedAddr(c.RemoteMultiaddr())
 }
 
 // IsRelayedAddr reports whether m goes through a circuit relay (holds /p2p-circuit).
