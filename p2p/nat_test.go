@@ -299,3 +299,29 @@ func TestRelayPeerSource(t *testing.T) {
 	for range ch { // closed once ctx ends, whether or not anything was read
 	}
 }
+
+// TestRelayCandidateNeedsADirectPublicAddress: a peer the kad DHT finds becomes an auto-relay
+// candidate only with a public address of its own; behind a NAT (private or loopback addresses
+// only, or reachable itself only through a relay) it would relay for nobody outside.
+func TestRelayCandidateNeedsADirectPublicAddress(t *testing.T) {
+	const relayed = "/ip4/11.0.0.10/tcp/4001/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK/p2p-circuit"
+	for _, tc := range []struct {
+		name  string
+		addrs []string
+		want  bool
+	}{
+		{name: "no address", want: false},
+		{name: "loopback only", addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, want: false},
+		{name: "private LAN only", addrs: []string{"/ip4/10.1.0.10/tcp/4001", "/ip4/192.168.1.2/udp/4001/quic-v1"}, want: false},
+		{name: "reachable only through a public relay", addrs: []string{relayed}, want: false},
+		{name: "a public address among private ones", addrs: []string{"/ip4/10.1.0.10/tcp/4001", "/ip4/11.0.0.11/tcp/4001"}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var addrs []ma.Multiaddr
+			for _, s := range tc.addrs {
+				addrs = append(addrs, ma.StringCast(s))
+			}
+			assert.Equal(t, tc.want, hasDirectPublicAddr(addrs))
+		})
+	}
+}

@@ -231,7 +231,7 @@ func relayPeerSource(static []peer.AddrInfo, h host.Host, kad *kaddht.IpfsDHT) a
 					continue
 				}
 				addrs := h.Peerstore().Addrs(p)
-				if !slices.ContainsFunc(addrs, func(a ma.Multiaddr) bool { return !IsRelayedAddr(a) && manet.IsPublicAddr(a) }) {
+				if !hasDirectPublicAddr(addrs) {
 					continue // a peer behind a NAT would relay for nobody outside
 				}
 				if !send(peer.AddrInfo{ID: p, Addrs: addrs}) {
@@ -241,6 +241,12 @@ func relayPeerSource(static []peer.AddrInfo, h host.Host, kad *kaddht.IpfsDHT) a
 		}()
 		return out
 	}
+}
+
+// hasDirectPublicAddr reports whether addrs hold a public address that is not itself through a
+// relay: what a discovered relay candidate needs to relay for peers outside its own network.
+func hasDirectPublicAddr(addrs []ma.Multiaddr) bool {
+	return slices.ContainsFunc(addrs, func(a ma.Multiaddr) bool { return !IsRelayedAddr(a) && manet.IsPublicAddr(a) })
 }
 
 // announceFactory makes the host announce announce instead of its listen addresses, plus the
