@@ -71,8 +71,11 @@ func (n *Node) nearestContacts(q ID, nearest []ID, k int, excludeSelf bool, book
 
 // lookupParams describe one network traversal driven by the node.
 type lookupParams struct {
-	queries        []ID
-	beam           int
+	queries []ID
+	beam    int
+	// queriesPerCall caps the keys of one FIND; lookup lowers it to MaxRequestItems, the bound the
+	// node assumes its peers apply to an inbound FIND (a larger one is refused whole, and the peer
+	// would be banned and evicted for it).
 	queriesPerCall int
 	// book maps node IDs to peers: the initial nodes, then every neighbour learned.
 	book *peerBook
@@ -96,7 +99,7 @@ func (n *Node) lookup(ctx context.Context, p lookupParams) (map[ID]traverseResul
 		initial:        p.book.ids(),
 		beamSize:       max(1, p.beam),
 		numWorkers:     n.cfg.NumWorkers,
-		queriesPerCall: max(1, p.queriesPerCall),
+		queriesPerCall: max(1, min(p.queriesPerCall, n.cfg.MaxRequestItems)),
 		skip:           []ID{n.id},
 		found:          p.found,
 		getNeighbors: func(ctx context.Context, node ID, queries []ID, round int) map[ID]neighborReply {

@@ -99,43 +99,106 @@ func TestStoreManySharesStoresPerNode(t *testing.T) {
 	}
 }
 
-// TestStoreManyBatchesFitMaxRequestItems: a STORE that carries several keys never holds more items
-// than the node's MaxRequestItems, the bound it assumes its peers apply to an inbound request (a
-// peer answers a larger one with an error, which would cost every key in it that replica and evict
-// the peer from the routing table). Every key still reaches all its replicas.
-func TestStoreManyBatchesFitMaxRequestItems(t *testing.T) {
-	const maxItems = 8
-	const keys = 49 // a FIND carries int(sqrt(49)) = 7 keys, within the bound
-	synctest.Test(t, func(t *testing.T) {
-		s := newTestSwarm(t, 12, func(_ int, cfg *Config) { cfg.MaxRequestItems = maxItems })
-		s.net.latency = time.Millisecond
-		now := s.clock.Now()
-		writer := s.nodes[5]
-		items := make([]StoreItem, keys)
-		for i := range items {
-			items[i] = StoreItem{Key: MustKey(fmt.Sprintf("bounded-%d", i)), Value: i, Expiration: now + 600}
+// requestKeys returns the most keys one request of kind from sent among calls carries, and how many
+// such requests it sent.
+func requestKeys(t *testing.T, calls []loopCall, from PeerID, kind rpcKind) (most, count int) {
+	t.Helper()
+	for _, c := range calls {
+		if c.kind != kind || c.from != from {
+			continue
 		}
-		s.net.takeCalls()
-		res, err := writer.StoreMany(t.Context(), items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, r := range res {
-			if r.Accepted() != writer.Config().NumReplicas {
-				t.Errorf("item %d: accepted by %d replicas, want %d", i, r.Accepted(), writer.Config().NumReplicas)
+		var keys int
+		switch kind {
+		case rpcStore:
+			req := &dhtpb.StoreRequest{}
+			if err := proto.Unmarshal(c.request, req); err != nil {
+				t.Fatal(err)
 			}
+			keys = len(req.GetKeys())
+		case rpcFind:
+			req := &dhtpb.FindRequest{}
+			if err := proto.Unmarshal(c.request, req); err != nil {
+				t.Fatal(err)
+			}
+			keys = len(req.GetKeys())
 		}
-		most := 0
-		for _, r := range storeRequests(t, s.net.takeCalls(), writer.PeerID()) {
-			most = max(most, len(r.GetKeys()))
-		}
-		if most > maxItems {
-			t.Errorf("a STORE of %d items, the bound is %d", most, maxItems)
-		}
-		if most < 2 {
-			t.Errorf("no STORE carried more than one item: nothing was batched")
-		}
-	})
+		most, count = max(most, keys), count+1
+	}
+	return most, count
+}
+
+// TestManyKeyRequestsFitMaxRequestItems: a STORE that carries several keys and a FIND that asks
+// for several never hold more items than the node's MaxRequestItems, the bound it assumes its peers
+// apply to an inbound request (a peer answers a larger one with an error, which would cost every
+// key in it that replica or that answer, and ban the peer and evict it from the routing table).
+// Every key still reaches all its replicas and is found, and no peer is banned.
+func TestManyKeyRequestsFitMaxRequestItems(t *testing.T) {
+	const maxItems = 8
+	tests := []struct {
+		name string
+		keys int
+	}{
+		{name: "FINDs of sqrt(keys) within the bound", keys: 49},
+		{name: "FINDs of sqrt(keys) beyond the bound", keys: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newTestSwarm(t, 12, func(_ int, cfg *Config) { cfg.MaxRequestItems = maxItems })
+				s.net.latency = time.Millisecond
+				now := s.clock.Now()
+				writer, reader := s.nodes[5], s.nodes[9]
+				items := make([]StoreItem, tc.keys)
+				keys := make([]Key, tc.keys)
+				for i := range items {
+					keys[i] = MustKey(fmt.Sprintf("bounded-%d-%d", tc.keys, i))
+					items[i] = StoreItem{Key: keys[i], Value: i, Expiration: now + 600}
+				}
+				s.net.takeCalls()
+				res, err := writer.StoreMany(t.Context(), items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range res {
+					if r.Accepted() != writer.Config().NumReplicas {
+						t.Errorf("item %d: accepted by %d replicas, want %d", i, r.Accepted(), writer.Config().NumReplicas)
+					}
+				}
+				got, err := reader.GetMany(t.Context(), keys, GetOptions{Latest: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, g := range got {
+					if g == nil {
+						t.Errorf("key %d not found", i)
+					}
+				}
+				calls := s.net.takeCalls()
+				for _, c := range []struct {
+					who  string
+					from PeerID
+					kind rpcKind
+				}{
+					{"the writer's STOREs", writer.PeerID(), rpcStore},
+					{"the writer's FINDs", writer.PeerID(), rpcFind},
+					{"the reader's FINDs", reader.PeerID(), rpcFind},
+				} {
+					most, count := requestKeys(t, calls, c.from, c.kind)
+					if most > maxItems {
+						t.Errorf("%s: one of %d keys, the bound is %d", c.who, most, maxItems)
+					}
+					if most < 2 {
+						t.Errorf("%s: none of %d carried more than one key: nothing was batched", c.who, count)
+					}
+				}
+				for _, n := range []*Node{writer, reader} {
+					if banned := n.BannedPeers(); len(banned) > 0 {
+						t.Errorf("%s banned %d peers", n.PeerID(), len(banned))
+					}
+				}
+			})
+		})
+	}
 }
 
 // TestGetManySharesCachePushes: the values one GetMany found are pushed to the nearest nodes
