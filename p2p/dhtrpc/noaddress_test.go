@@ -58,3 +58,36 @@ func TestTransportNoAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestNearestPeers: the peers a FIND answer names are noted as referrals once each, in the order
+// they first appear across its results, and an ID that is not a peer ID is skipped.
+func TestNearestPeers(t *testing.T) {
+	ids := make([]p2p.PeerID, 3)
+	for i := range ids {
+		key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+		require.NoError(t, err)
+		ids[i], err = peer.IDFromPrivateKey(key)
+		require.NoError(t, err)
+	}
+	raw := func(i int) []byte { return []byte(ids[i]) }
+	tests := []struct {
+		name    string
+		results [][][]byte // each result's nearest_peer_ids
+		want    []p2p.PeerID
+	}{
+		{name: "no results"},
+		{name: "one result", results: [][][]byte{{raw(0), raw(1)}}, want: ids[:2]},
+		{name: "results sharing neighbours", results: [][][]byte{{raw(1), raw(0)}, {raw(0), raw(2), raw(1)}, {raw(2)}},
+			want: []p2p.PeerID{ids[1], ids[0], ids[2]}},
+		{name: "invalid IDs skipped", results: [][][]byte{{[]byte("not a peer id"), raw(2), {}}}, want: ids[2:]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &dhtpb.FindResponse{}
+			for _, nearest := range tt.results {
+				resp.Results = append(resp.Results, &dhtpb.FindResult{NearestPeerIds: nearest})
+			}
+			assert.Equal(t, tt.want, nearestPeers(resp))
+		})
+	}
+}
