@@ -70,7 +70,6 @@ func (n *nodeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.BlacklistTime, "blacklist-time", 0, "base ban of unresponsive peers (0: 5s; negative: off)")
 	fs.BoolVar(&d.AllowBootstrapFailure, "allow-bootstrap-failure", false, "start even when no initial peer answers")
 	fs.DurationVar(&d.MaxExpirationHorizon, "max-expiration-horizon", 0, "refuse inbound records expiring later than this from now (0: 168h; negative: no bound)")
-	fs.StringVar(&n.nat.dhtMode, "dht-mode", "", "mode of the libp2p kad DHT used to find peers' addresses: server, client or auto (follows the detected reachability); default server, or client with --client-mode (hivemind dht_mode)")
 	n.nat.register(fs)
 }
 
@@ -147,6 +146,7 @@ func (n *natFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&n.autoNAT, "auto-nat", true, "run the AutoNAT service (tell other peers whether they are reachable) and hole punching (hivemind auto_nat)")
 	fs.BoolVar(&n.natPortMap, "nat-port-map", false, "ask the local router for port mappings over UPnP / NAT-PMP (hivemind nat_port_map, which hivemind turns on: off here, it sends discovery traffic to the local network)")
 	fs.StringVar(&n.forceReachability, "force-reachability", "", "public or private: fix the reachability AutoNAT would detect (hivemind force_reachability)")
+	fs.StringVar(&n.dhtMode, "dht-mode", "", "mode of the libp2p kad DHT used to find peers' addresses: server, client or auto (follows the detected reachability); default server, or client with --client-mode and for store and get (hivemind dht_mode)")
 	fs.BoolVar(&n.noListen, "no-listen", false, "listen on no address and dial out only; excludes --host-maddrs (hivemind no_listen)")
 	fs.IntVar(&n.relay.MaxCircuits, "relay-max-circuits", p2p.DefaultRelayMaxCircuits, "relay service: circuits open at once from, and to, one peer (p2pd -relayMaxCircuits)")
 	fs.IntVar(&n.relay.MaxReservations, "relay-max-reservations", p2p.DefaultRelayMaxReservations, "relay service: reservations held at once (p2pd -relayMaxReservations)")

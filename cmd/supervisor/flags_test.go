@@ -57,6 +57,8 @@ func TestNATFlagsRefused(t *testing.T) {
 		{name: "trusted relays without auto-relay", args: []string{"dht", "--trusted-relays", flagsTestPeer}, want: "TrustedRelays"},
 		{name: "unknown reachability", args: []string{"run", "--force-reachability", "maybe"}, want: "ForceReachability"},
 		{name: "unknown dht mode", args: []string{"dht", "--dht-mode", "dht_server"}, want: "DHTMode"},
+		{name: "unknown dht mode on get", args: []string{"get", "k", "--dht-mode", "dht_server", "--initial-peers", flagsTestPeer}, want: "DHTMode"},
+		{name: "unknown dht mode on store", args: []string{"store", "k", "1", "--dht-mode", "dht_server", "--initial-peers", flagsTestPeer}, want: "DHTMode"},
 		{name: "no-listen with host maddrs", args: []string{"dht", "--no-listen", "--host-maddrs", "/ip4/0.0.0.0/tcp/0"}, want: "NoListen"},
 		{name: "zero relay limit", args: []string{"dht", "--relay-max-circuits", "0"}, want: "must be positive"},
 		{name: "get with auto-relay and no relay", args: []string{"get", "k", "--use-auto-relay", "--use-relay=false", "--initial-peers", flagsTestPeer}, want: "UseAutoRelay"},
