@@ -178,7 +178,6 @@ func TestReferralBook(t *testing.T) {
 }
 
 func TestReadKadMessage(t *testing.T) {
-	frame := func(body []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(body))), body...) }
 	valid, err := proto.Marshal(kadpb.NewMessage(kadpb.Message_FIND_NODE, []byte("key"), 0))
 	require.NoError(t, err)
 	tests := []struct {
@@ -186,10 +185,10 @@ func TestReadKadMessage(t *testing.T) {
 		in      []byte
 		wantErr error
 	}{
-		{name: "valid", in: frame(valid)},
+		{name: "valid", in: appendFrameHeader(valid)},
 		{name: "over the cap", in: binary.AppendUvarint(nil, maxKadMessage+1), wantErr: ErrFrameTooLarge},
-		{name: "not a kad message", in: frame([]byte{0xff, 0xff, 0xff}), wantErr: ErrDecode},
-		{name: "truncated", in: frame(valid)[:4], wantErr: ErrTruncatedFrame},
+		{name: "not a kad message", in: appendFrameHeader([]byte{0xff, 0xff, 0xff}), wantErr: ErrDecode},
+		{name: "truncated", in: appendFrameHeader(valid)[:4], wantErr: ErrTruncatedFrame},
 		{name: "no reply at all", in: nil, wantErr: io.EOF},
 	}
 	for _, tt := range tests {
@@ -209,7 +208,7 @@ func TestReadKadMessage(t *testing.T) {
 // and without allocating past the cap.
 func FuzzReadKadMessage(f *testing.F) {
 	valid, _ := proto.Marshal(&kadpb.Message{Type: kadpb.Message_FIND_NODE, CloserPeers: []*kadpb.Message_Peer{{Id: []byte("x"), Addrs: [][]byte{{1, 2}}}}})
-	f.Add(append(binary.AppendUvarint(nil, uint64(len(valid))), valid...))
+	f.Add(appendFrameHeader(valid))
 	f.Add(binary.AppendUvarint(nil, 1<<40))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, in []byte) {
