@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hivemind-go/hivemind/internal/cli"
+	"github.com/hivemind-go/hivemind/ipc"
 )
 
 const statusAbout = `Shows the workers of a running "supervisor run": state, pid, peer ID, restarts, routing-table
@@ -75,17 +76,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			StoredKeys       int      `json:"stored_keys"`
 			ConnectedPeers   int      `json:"connected_peers"`
 			Alone            bool     `json:"alone"`
-			NAT              struct {
-				Reachability string   `json:"reachability"`
-				Forced       bool     `json:"reachability_forced"`
-				KadMode      string   `json:"kad_mode"`
-				RelayAddrs   []string `json:"relay_addrs"`
-				Reservations []string `json:"reservations"`
-				CircuitsOpen int      `json:"circuits_open"`
-				DirectConns  int      `json:"direct_conns"`
-				RelayedConns int      `json:"relayed_conns"`
-				HolePunches  uint64   `json:"hole_punches"`
-			} `json:"nat"`
+
+			// NAT is decoded with ipc's own type, as /status encodes it.
+			NAT ipc.NATStatus `json:"nat"`
 		} `json:"slots"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
