@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -226,4 +227,23 @@ func parseInitialPeer(s string) (*peer.AddrInfo, error) {
 		return nil, errors.New("no transport address before /p2p/<peer id>")
 	}
 	return info, nil
+}
+
+// parsePeerList parses full multiaddrs ending in /p2p/<peer id> (parseInitialPeer) into one
+// AddrInfo per peer, in the order the peers first appear, each with all of its addresses. An
+// invalid entry is an error wrapping ErrInvalidConfig that names field and the entry's index.
+func parsePeerList(field string, list []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for i, s := range list {
+		info, err := parseInitialPeer(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s[%d]: %q: %w", ErrInvalidConfig, field, i, s, err)
+		}
+		if j := slices.IndexFunc(out, func(o peer.AddrInfo) bool { return o.ID == info.ID }); j >= 0 {
+			out[j].Addrs = append(out[j].Addrs, info.Addrs...)
+			continue
+		}
+		out = append(out, *info)
+	}
+	return out, nil
 }

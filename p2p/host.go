@@ -147,17 +147,9 @@ func (h *Host) connectInitialPeers(ctx context.Context, addrs []string) error {
 	if len(addrs) == 0 {
 		return nil
 	}
-	var maddrs []ma.Multiaddr
-	for _, s := range addrs { // validated by Config.Validate
-		m, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return fmt.Errorf("%w: InitialPeers: %q: %w", ErrInvalidConfig, s, err)
-		}
-		maddrs = append(maddrs, m)
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(maddrs...)
+	infos, err := parsePeerList("InitialPeers", addrs) // validated by Config.Validate
 	if err != nil {
-		return fmt.Errorf("%w: InitialPeers: %w", ErrInvalidConfig, err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.BootstrapTimeout)
 	defer cancel()

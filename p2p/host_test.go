@@ -219,3 +219,41 @@ func TestCloseIsIdempotentAndRefusesNewWork(t *testing.T) {
 	_, err = CallUnary[num](testContext(t), server, client.ID(), "C.rpc_x", n(1))
 	assert.ErrorIs(t, err, ErrClosed)
 }
+
+// TestParsePeerList: initial peers and trusted relays become one AddrInfo per peer, in the order
+// the peers first appear, with every address given for each; a bad entry names its field and index.
+func TestParsePeerList(t *testing.T) {
+	a, b := randomPeerID(t).String(), randomPeerID(t).String()
+	tests := []struct {
+		name    string
+		list    []string
+		want    map[string][]string // peer → its addresses, in list order
+		order   []string
+		wantErr string
+	}{
+		{name: "none"},
+		{name: "one address per peer", list: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + b, "/ip4/127.0.0.1/tcp/2/p2p/" + a},
+			order: []string{b, a}, want: map[string][]string{b: {"/ip4/127.0.0.1/tcp/1"}, a: {"/ip4/127.0.0.1/tcp/2"}}},
+		{name: "several addresses of one peer",
+			list:  []string{"/ip4/127.0.0.1/tcp/1/p2p/" + a, "/ip4/127.0.0.1/tcp/2/p2p/" + b, "/ip4/127.0.0.1/udp/3/quic-v1/p2p/" + a},
+			order: []string{a, b}, want: map[string][]string{a: {"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/udp/3/quic-v1"}, b: {"/ip4/127.0.0.1/tcp/2"}}},
+		{name: "an entry without /p2p", list: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + a, "/ip4/127.0.0.1/tcp/2"}, wantErr: "Peers[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			infos, err := parsePeerList("Peers", tt.list)
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, ErrInvalidConfig)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			var order []string
+			for _, info := range infos {
+				order = append(order, info.ID.String())
+				assert.Equal(t, tt.want[info.ID.String()], multiaddrStrings(info.Addrs), "addresses of %s", info.ID)
+			}
+			assert.Equal(t, tt.order, order)
+		})
+	}
+}

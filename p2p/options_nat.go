@@ -177,23 +177,10 @@ func startAutoRelay(cfg Config, h host.Host, kad *kaddht.IpfsDHT) (*autorelay.Au
 // relayCandidates are auto-relay's first candidates: the trusted relays, or else the initial peers
 // (p2pd's default), one AddrInfo per peer.
 func relayCandidates(cfg Config) ([]peer.AddrInfo, error) {
-	list := cfg.TrustedRelays
-	if len(list) == 0 {
-		list = cfg.InitialPeers
+	if len(cfg.TrustedRelays) > 0 {
+		return parsePeerList("TrustedRelays", cfg.TrustedRelays) // validated by Config.Validate
 	}
-	var out []peer.AddrInfo
-	for _, s := range list {
-		info, err := parseInitialPeer(s) // validated by Config.Validate
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %w", ErrInvalidConfig, s, err)
-		}
-		if i := slices.IndexFunc(out, func(o peer.AddrInfo) bool { return o.ID == info.ID }); i >= 0 {
-			out[i].Addrs = append(out[i].Addrs, info.Addrs...)
-			continue
-		}
-		out = append(out, *info)
-	}
-	return out, nil
+	return parsePeerList("InitialPeers", cfg.InitialPeers)
 }
 
 // relayPeerSource feeds auto-relay its candidates: static first, then the peers the kad DHT finds
