@@ -137,7 +137,8 @@ func run(cfg ServerConfig) int {
 	return code
 }
 
-// grpcServerOptions are added to go-plugin's (TLS credentials under AutoMTLS).
+// grpcServerOptions are added to go-plugin's (TLS credentials when the launcher hands the worker its
+// certificate, see serverTLS).
 func grpcServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		// Streams are served by a fixed set of goroutines instead of a new one each (whose stack

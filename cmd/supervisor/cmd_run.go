@@ -70,7 +70,7 @@ func runSwarm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&f.healthInterval, "health-interval", ipc.DefaultHealthInterval, "health check period (negative: off)")
 	fs.Var(&f.logLevel, "log-level", "log level: debug, info (the default), warn or error")
 	fs.StringVar(&f.workerBinary, "worker-binary", "", "run workers from this binary (it must call worker.Main) instead of re-executing supervisor")
-	fs.BoolVar(&f.noMTLS, "no-mtls", false, "turn go-plugin's automatic mutual TLS off (the socket directory stays 0700)")
+	fs.BoolVar(&f.noMTLS, "no-mtls", false, "turn the mutual TLS between the supervisor and its workers off (certificates of an authority the supervisor makes at start; the socket directory stays 0700)")
 	pos, err := cli.ParseArgs(fs, args, nil)
 	if err != nil {
 		return err
