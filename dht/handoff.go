@@ -66,10 +66,12 @@ func (n *Node) handoffLoop(ctx context.Context) {
 }
 
 // handoff walks the storage handoffChunk keys at a time and sends each node of batch the records
-// it should hold, in STOREs of at most MaxRequestItems items.
+// it should hold, in STOREs of at most MaxRequestItems items and maxStoreBatchBytes (a record
+// larger than that goes alone).
 func (n *Node) handoff(ctx context.Context, batch []Contact, view *RoutingTable) {
 	sel := n.newHandoffSelector(batch, view)
 	pending := make([][]wireItem, len(batch))
+	pendingBytes := make([]int, len(batch))
 	send := func(j int, items []wireItem) {
 		peer := batch[j].Peer
 		n.spawn(func(ctx context.Context) { _, _ = n.callStore(ctx, peer, items, false) })
@@ -85,13 +87,18 @@ func (n *Node) handoff(ctx context.Context, batch []Contact, view *RoutingTable)
 		items := n.handoffItems(keys, selected, now)
 		for j, indexes := range selected {
 			for _, ki := range indexes {
-				if it, ok := items[ki]; ok {
-					pending[j] = append(pending[j], it)
+				it, ok := items[ki]
+				if !ok {
+					continue
 				}
-			}
-			for len(pending[j]) >= n.cfg.MaxRequestItems {
-				send(j, pending[j][:n.cfg.MaxRequestItems:n.cfg.MaxRequestItems])
-				pending[j] = pending[j][n.cfg.MaxRequestItems:]
+				size := it.batchSize()
+				if len(pending[j]) > 0 &&
+					(len(pending[j]) >= n.cfg.MaxRequestItems || pendingBytes[j]+size > maxStoreBatchBytes) {
+					send(j, pending[j])
+					pending[j], pendingBytes[j] = nil, 0
+				}
+				pending[j] = append(pending[j], it)
+				pendingBytes[j] += size
 			}
 		}
 	}

@@ -142,6 +142,42 @@ func TestHandoffToNewNode(t *testing.T) {
 	})
 }
 
+// TestHandoffStoresFitMaxStoreBatchBytes: large records are handed over in STOREs of about
+// maxStoreBatchBytes at most (a peer refuses a request over its frame cap whole, and the new node
+// would get none of them), each record whole, and the new node receives every one.
+func TestHandoffStoresFitMaxStoreBatchBytes(t *testing.T) {
+	const records, valueSize = 12, 300 << 10 // 3.6 MB in all, far below MaxRequestItems records
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestSwarm(t, 1, nil)
+		old := s.nodes[0]
+		now := s.clock.Now()
+		old.mu.Lock()
+		for i := range records {
+			_, _ = old.storage.Store(HashID(fmt.Appendf(nil, "large-%d", i)), dictMarshal(t, make([]byte, valueSize)), now+100, now)
+		}
+		old.mu.Unlock()
+
+		s.add(t, Config{Clock: s.clock, Logger: quietLogger(), RefreshInterval: -1, InitialPeers: []PeerID{testPeer(0)}})
+		synctest.Wait()
+		if got := s.nodes[1].Stats().StoredKeys; got != records {
+			t.Errorf("the new node stores %d keys, want %d", got, records)
+		}
+		stores := 0
+		for _, c := range s.net.takeCalls() {
+			if c.kind != rpcStore || c.from != testPeer(0) {
+				continue
+			}
+			stores++
+			if len(c.request) > maxStoreBatchBytes+1024 {
+				t.Errorf("a STORE of %d bytes, the bound is about %d", len(c.request), maxStoreBatchBytes)
+			}
+		}
+		if stores < 2 {
+			t.Errorf("%d STOREs for %d records of %d bytes", stores, records, valueSize)
+		}
+	})
+}
+
 // TestKeysAfter: a walk in steps while the storage changes returns every record that stays, once,
 // and never one removed before it was reached.
 func TestKeysAfter(t *testing.T) {

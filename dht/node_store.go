@@ -246,7 +246,7 @@ func (n *Node) validRecord(key, tag, value []byte, expiration float64) bool {
 
 // Bounds of one STORE that carries the items of several keys (a key's own items always go whole);
 // the node's MaxRequestItems bounds it too, as the limit it assumes its peers apply to an inbound
-// STORE (handoff does the same): a peer answers a larger request with an error, and the keys in it
+// STORE (handoff applies both): a peer answers a larger request with an error, and the keys in it
 // would lose that replica.
 const (
 	maxStoreBatchItems = 1000
@@ -387,7 +387,7 @@ func takeStoreBatch(waiting []*storeWait, maxItems int) (batch, rest []*storeWai
 	for i, w := range waiting {
 		wsize := 0
 		for _, it := range w.items {
-			wsize += len(it.value) + len(it.tag) + IDLen + 16
+			wsize += it.batchSize()
 		}
 		if i > 0 && (items+len(w.items) > maxItems || size+wsize > maxStoreBatchBytes) {
 			return waiting[:i], waiting[i:]

@@ -436,6 +436,10 @@ type wireItem struct {
 	inCache    bool // store it in the peer's cache (callStore)
 }
 
+// batchSize is the item's share of a STORE's bytes as counted against maxStoreBatchBytes: its
+// value, tag and key, and a margin for the expiration and the fields' framing.
+func (it wireItem) batchSize() int { return len(it.value) + len(it.tag) + IDLen + 16 }
+
 // findAnswer is one key's part of a FIND answer.
 type findAnswer struct {
 	value   *foundValue // nil: not found (or invalid)
