@@ -14,12 +14,36 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// validateCase is a Config and the fields its Validate error must name (none: valid).
+type validateCase struct {
+	name   string
+	cfg    Config
+	fields []string // every field named in the error; none means valid
+}
+
+// checkValidate runs Validate on each case: it leaves the Config as it was, and accepts it or
+// names every field of the case in an error wrapping ErrInvalidConfig.
+func checkValidate(t *testing.T, cases []validateCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := strings.Join(tc.cfg.ListenAddrs, ",")
+			err := tc.cfg.Validate()
+			assert.Equal(t, before, strings.Join(tc.cfg.ListenAddrs, ","), "Validate does not modify")
+			if len(tc.fields) == 0 {
+				assert.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			for _, f := range tc.fields {
+				assert.Contains(t, err.Error(), f+":")
+			}
+		})
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		cfg    Config
-		fields []string // every field named in the error; none means valid
-	}{
+	checkValidate(t, []validateCase{
 		{name: "zero value is valid", cfg: Config{}},
 		{name: "full valid config", cfg: Config{
 			ListenAddrs:   []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
@@ -40,21 +64,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "per-peer memory below one frame", cfg: Config{MaxMessageSize: 8 << 20, Limits: Limits{MaxMemoryPerPeer: 4 << 20}},
 			fields: []string{"Limits.MaxMemoryPerPeer"}},
 		{name: "identity twice", cfg: Config{IdentityPath: "x", PrivateKey: mustKey(t)}, fields: []string{"IdentityPath"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := strings.Join(tc.cfg.ListenAddrs, ",")
-			err := tc.cfg.Validate()
-			assert.Equal(t, before, strings.Join(tc.cfg.ListenAddrs, ","), "Validate does not modify")
-			if len(tc.fields) == 0 {
-				assert.NoError(t, err)
-				return
-			}
-			require.ErrorIs(t, err, ErrInvalidConfig)
-			for _, f := range tc.fields {
-				assert.Contains(t, err.Error(), f+":")
-			}
-		})
-	}
+	})
 }
 
 func mustKey(t *testing.T) crypto.PrivKey {
