@@ -121,7 +121,7 @@ type traversal struct {
 	list       []*queryState // their states, in the same order (a state's pos is its index)
 	states     map[ID]*queryState
 	unfinished int
-	others     othersHeap // next's scratch space
+	others     distHeap // nearestOthers' scratch space: the nearest queries so far, farthest on top
 
 	nodeIndex map[ID]int32 // index of every node seen
 	nodes     []ID         // by index
@@ -140,7 +140,8 @@ type queryState struct {
 }
 
 func newTraversal(p traverseParams) *traversal {
-	t := &traversal{p: p, states: make(map[ID]*queryState, len(p.queries)), nodeIndex: make(map[ID]int32)}
+	t := &traversal{p: p, states: make(map[ID]*queryState, len(p.queries)), nodeIndex: make(map[ID]int32),
+		others: distHeap{farthestFirst: true}}
 	for _, q := range p.queries {
 		if _, dup := t.states[q]; dup {
 			continue
@@ -307,19 +308,6 @@ func (t *traversal) nearestOthers(chosen *queryState, node ID, idx int32, k int)
 	return out
 }
 
-// othersHeap keeps the nearest queries seen so far, farthest on top.
-type othersHeap struct{ items []distEntry }
-
-func (h *othersHeap) Len() int           { return len(h.items) }
-func (h *othersHeap) Less(i, j int) bool { return h.items[j].dist.Less(h.items[i].dist) }
-func (h *othersHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *othersHeap) Push(x any)         { h.items = append(h.items, x.(distEntry)) }
-func (h *othersHeap) Pop() any {
-	last := h.items[len(h.items)-1]
-	h.items = h.items[:len(h.items)-1]
-	return last
-}
-
 // dropVisited pops the candidates on top of st's heap that it has visited already.
 func (t *traversal) dropVisited(st *queryState) {
 	for st.candidates.Len() > 0 && hasBit(t.visited[st.candidates.items[0].idx], st.pos) {
@@ -384,7 +372,7 @@ func (st *queryState) sortedNearest() []ID {
 type distEntry struct {
 	dist ID
 	node ID
-	idx  int32 // the node's index in its traversal (unused in othersHeap)
+	idx  int32 // the node's index in its traversal (unused in traversal.others)
 }
 
 // distHeap is a heap of distEntry: nearest on top, or farthest on top when farthestFirst is set.
