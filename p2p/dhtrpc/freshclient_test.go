@@ -130,7 +130,7 @@ func freshSeed(t *testing.T) uint64 {
 		return v
 	}
 	v := rand.Uint64()
-	t.Logf("seed %d (HIVEMIND_FRESH_SEED=%d repeats the swarm's delays)", v, v)
+	t.Logf("seed %d (HIVEMIND_FRESH_SEED=%d draws the link's delays from the same sequence)", v, v)
 	return v
 }
 

@@ -15,7 +15,9 @@ import (
 const spikeOdds = 2
 
 // Link relays datagrams sent to 127.0.0.1:Port() to a target address and the answers back, each
-// after its own seeded random delay: up to a millisecond, plus up to spike for one in spikeOdds.
+// after its own random delay: up to a millisecond, plus up to spike for one in spikeOdds. The delays
+// are drawn from one generator seeded by New's seed, in the order the datagrams arrive: a seed gives
+// the same sequence of delays, not the same run (which datagram draws which depends on timing).
 // Each sender gets its own socket towards the target, so the target sees one peer per sender.
 type Link struct {
 	front  *net.UDPConn // faces the senders
