@@ -398,6 +398,9 @@ func (r benchReport) print(w io.Writer) {
 					row.CPUPerOpMs, row.UnaryCPUUs, row.CPURatio)
 			}
 		})
+		for _, row := range r.Throughput {
+			baselineNote(w, row.Name, "raw unary calls", row.UnaryOKRate)
+		}
 	}
 	if len(r.Batch) > 0 {
 		table("batch\tkeys\tok\tkeys/s\trounds\tRPCs\tseparate calls keys/s\tRPCs\tratio\ttarget", func(tw io.Writer) {
@@ -406,6 +409,9 @@ func (r benchReport) print(w io.Writer) {
 					row.KeysPerSec, row.Rounds, row.RPCs, row.SeparatePerSec, row.SeparateRPCs, row.Ratio, target("≥ %g×", row.Target))
 			}
 		})
+		for _, row := range r.Batch {
+			baselineNote(w, row.Name, "separate calls", row.SeparateOKRate)
+		}
 	}
 	if s := r.Start; s != nil {
 		table("start-to-ready\tstarts\tworker p50 ms\tworker p99 ms\tin-process p50 ms\tratio\ttarget", func(tw io.Writer) {
@@ -417,6 +423,14 @@ func (r benchReport) print(w io.Writer) {
 		table("resident memory\tidle MiB\tafter 10,000 keys MiB\tidle anonymous MiB\ttarget", func(tw io.Writer) {
 			fmt.Fprintf(tw, "lone worker\t%.1f\t%.1f\t%.1f\t≤ %g, ≤ %g MiB\n", m.IdleMiB, m.LoadedMiB, m.IdleAnonMiB, m.TargetIdleMiB, m.TargetLoadedMiB)
 		})
+	}
+}
+
+// baselineNote says under a table when some calls of a row's baseline failed: they count in its
+// rate, so the baseline and the ratio are not what their headers say.
+func baselineNote(w io.Writer, row, calls string, okRate float64) {
+	if okRate < 1 {
+		fmt.Fprintf(w, "note: %s: only %.1f%% of the %s succeeded; its baseline and ratio count the failures\n", row, 100*okRate, calls)
 	}
 }
 

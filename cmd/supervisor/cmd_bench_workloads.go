@@ -159,14 +159,15 @@ func (s *benchSwarm) latency(ctx context.Context, n int) (*latencyReport, error)
 			}
 		}
 	}
-	rep := &latencyReport{UnaryP50Ms: ms(unary.quantile(0.5)), CallP50Ms: ms(calls.quantile(0.5))}
+	unaryP50, callP50 := unary.quantile(0.5), calls.quantile(0.5)
+	rep := &latencyReport{UnaryP50Ms: ms(unaryP50), CallP50Ms: ms(callP50)}
 	for _, k := range kinds {
 		var took, crit durations
 		var rounds []float64
 		ok, sumRounds, sumRPCs := 0, uint64(0), uint64(0)
 		for _, op := range k.ops {
 			took = append(took, op.took)
-			crit = append(crit, time.Duration(op.rounds)*unary.quantile(0.5)+calls.quantile(0.5))
+			crit = append(crit, time.Duration(op.rounds)*unaryP50+callP50)
 			rounds = append(rounds, float64(op.rounds))
 			sumRounds += op.rounds
 			sumRPCs += op.rpcs
@@ -195,6 +196,9 @@ type throughputRow struct {
 	// RPCsPerOp is what the operations' nodes counted (lookups' FINDs, STOREs to replicas).
 	RPCsPerOp   float64 `json:"rpcs_per_op"`
 	UnaryPerSec float64 `json:"unary_per_sec"`
+	// UnaryOKRate is the share of the raw unary calls that succeeded (a failed call counts in
+	// UnaryPerSec: below 1, the baseline is not one).
+	UnaryOKRate float64 `json:"unary_ok_rate"`
 	// BaselinePerSec is UnaryPerSec / RPCsPerOp; Ratio is OpsPerSec / BaselinePerSec.
 	BaselinePerSec float64 `json:"baseline_per_sec"`
 	Ratio          float64 `json:"ratio"`
@@ -264,7 +268,7 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 	var rows []throughputRow
 	for si, sp := range specs {
 		var opsRates, unaryRates, rpcsPerOp, opCPU, unaryCPU []float64
-		ok, total := 0, 0
+		ok, unaryOK, total := 0, 0, 0
 		for r := range repeat {
 			keyOf := func(i int) dht.Key { return s.key(fmt.Sprintf("throughput-%d-%d", si%2, r), i) }
 			before, err := s.opCounts(ctx, sp.workers, sp.stores)
@@ -290,7 +294,7 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 				return nil, ctx.Err()
 			}
 			cpu2 := s.cpu()
-			unaryRate, _ := wave(n, func(i int) bool {
+			unaryRate, unaryGood := wave(n, func(i int) bool {
 				_, err := s.ping(ctx, sp.workers[(i+sp.shift)%len(sp.workers)])
 				return err == nil
 			})
@@ -301,10 +305,11 @@ func (s *benchSwarm) throughput(ctx context.Context, n, repeat int) ([]throughpu
 			if ops := after.Ops - before.Ops; ops > 0 {
 				rpcsPerOp = append(rpcsPerOp, float64(after.RPCs-before.RPCs)/float64(ops))
 			}
-			ok, total = ok+good, total+n
+			ok, unaryOK, total = ok+good, unaryOK+unaryGood, total+n
 		}
 		row := throughputRow{Name: sp.name, InFlight: n, OKRate: float64(ok) / float64(total), OpsPerSec: median(opsRates),
-			RPCsPerOp: median(rpcsPerOp), UnaryPerSec: median(unaryRates), Target: throughputTarget}
+			RPCsPerOp: median(rpcsPerOp), UnaryPerSec: median(unaryRates), UnaryOKRate: float64(unaryOK) / float64(total),
+			Target: throughputTarget}
 		if row.RPCsPerOp > 0 {
 			row.BaselinePerSec = row.UnaryPerSec / row.RPCsPerOp
 			row.Ratio = row.OpsPerSec / row.BaselinePerSec
@@ -330,6 +335,9 @@ type batchRow struct {
 	RPCs           float64 `json:"rpcs"`
 	SeparatePerSec float64 `json:"separate_per_sec"`
 	SeparateRPCs   float64 `json:"separate_rpcs"`
+	// SeparateOKRate is the share of the separate calls that succeeded (a failed call counts in
+	// SeparatePerSec: below 1, the baseline is not one).
+	SeparateOKRate float64 `json:"separate_ok_rate"`
 	Ratio          float64 `json:"ratio"`
 	Target         float64 `json:"target,omitempty"`
 }
@@ -339,7 +347,7 @@ type batchRow struct {
 func (s *benchSwarm) batches(ctx context.Context, n, repeat int) ([]batchRow, error) {
 	type figures struct{ rates, rounds, rpcs []float64 }
 	var storeMany, stores, getMany, gets figures
-	ok, total := [2]int{}, 0
+	ok, separateOK, total := [2]int{}, [2]int{}, 0
 	// measure runs f on worker w and notes its keys/s and the RPC rounds and RPCs w's node counted.
 	measure := func(into *figures, w int, isStore bool, f func() error) error {
 		before, err := s.opCounts(ctx, []int{w}, isStore)
@@ -379,10 +387,11 @@ func (s *benchSwarm) batches(ctx context.Context, n, repeat int) ([]batchRow, er
 		})
 		if err == nil {
 			err = measure(&stores, storer, true, func() error {
-				wave(n, func(i int) bool {
+				_, good := wave(n, func(i int) bool {
 					res, err := s.workers[storer].Store(ctx, dht.StoreItem{Key: sepKey(i), Value: i, Expiration: expiresIn(time.Hour)})
 					return err == nil && res.Stored
 				})
+				separateOK[0] += good
 				return ctx.Err()
 			})
 		}
@@ -399,10 +408,11 @@ func (s *benchSwarm) batches(ctx context.Context, n, repeat int) ([]batchRow, er
 		}
 		if err == nil {
 			err = measure(&gets, getter, false, func() error {
-				wave(n, func(i int) bool {
+				_, good := wave(n, func(i int) bool {
 					res, err := s.workers[getter].Get(ctx, sepKey(i), dht.GetOptions{})
 					return err == nil && res != nil
 				})
+				separateOK[1] += good
 				return ctx.Err()
 			})
 		}
@@ -419,6 +429,7 @@ func (s *benchSwarm) batches(ctx context.Context, n, repeat int) ([]batchRow, er
 	}
 	for i := range rows {
 		rows[i].Ratio, rows[i].Target = rows[i].KeysPerSec/rows[i].SeparatePerSec, batchTarget
+		rows[i].SeparateOKRate = float64(separateOK[i]) / float64(total)
 	}
 	return rows, nil
 }

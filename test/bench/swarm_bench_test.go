@@ -58,6 +58,7 @@ type swarmReport struct {
 		OpsPerSec   float64 `json:"ops_per_sec"`
 		RPCsPerOp   float64 `json:"rpcs_per_op"`
 		UnaryPerSec float64 `json:"unary_per_sec"`
+		UnaryOKRate float64 `json:"unary_ok_rate"`
 		Ratio       float64 `json:"ratio"`
 	} `json:"throughput"`
 	Batch []struct {
@@ -65,6 +66,7 @@ type swarmReport struct {
 		OKRate         float64 `json:"ok_rate"`
 		KeysPerSec     float64 `json:"keys_per_sec"`
 		SeparatePerSec float64 `json:"separate_per_sec"`
+		SeparateOKRate float64 `json:"separate_ok_rate"`
 		Ratio          float64 `json:"ratio"`
 	} `json:"batch"`
 	Start *struct {
@@ -169,7 +171,7 @@ func BenchmarkSwarmStartAndRSS(b *testing.B) {
 }
 
 // TestSwarmBenchRuns: `supervisor bench` runs every workload on a small swarm and every operation
-// succeeds (no figure is checked: they are measurements).
+// succeeds, those of the baselines too (no figure is checked: they are measurements).
 func TestSwarmBenchRuns(t *testing.T) {
 	rep, table := runSwarmBench(t, "--workers", "3", "--ops", "3", "--inflight", "8", "--batch", "8",
 		"--repeat", "1", "--starts", "1")
@@ -187,9 +189,11 @@ func TestSwarmBenchRuns(t *testing.T) {
 	}
 	for _, r := range rep.Throughput {
 		ok(r.Name, r.OKRate)
+		ok(r.Name+": raw unary calls", r.UnaryOKRate)
 	}
 	for _, r := range rep.Batch {
 		ok(r.Name, r.OKRate)
+		ok(r.Name+": separate calls", r.SeparateOKRate)
 	}
 	if len(rep.Latency.Rows) != 5 || len(rep.Throughput) != 4 || len(rep.Batch) != 2 {
 		t.Errorf("rows: %d latency, %d throughput, %d batch; want 5, 4, 2",
