@@ -50,10 +50,11 @@
 // The caller NEVER half-closes (CloseWrite) before reading the reply: the callee treats any read outcome
 // on the stream, EOF included, as the caller going away and cancels the handler without replying.
 //
-// The handler side reads one frame; a frame that is not a valid envelope with the callUnary arm and a
-// 16-byte callId gets no reply (the stream is closed, or reset when it is garbage). The caller's
-// identity is taken from the connection, never from the envelope. The handler's context is cancelled
-// when the caller goes away. An error becomes the reply's error arm (its text); a panic too.
+// The handler side reads one frame; a request p2pd rejects (a frame over the cap or cut short, a body
+// that is not a valid envelope with the callUnary arm and a 16-byte callId) gets no reply and a clean
+// close, as p2pd gives it (the caller reads EOF). The caller's identity is taken from the connection,
+// never from the envelope. The handler's context is cancelled when the caller goes away. An error
+// becomes the reply's error arm (its text); a panic too.
 //
 // Caller errors: *RemoteError (matches ErrRemoteHandler) carries the remote error text;
 // ErrProtocolNotSupported when the peer does not serve the name; ErrNoReply when the stream ends
@@ -71,8 +72,11 @@
 // # Limits
 //
 // Every length read from a peer is checked against Config.MaxMessageSize (4 MiB by default) and charged
-// to the stream's resource scope before anything is allocated. A garbage, oversized or truncated frame
-// resets that stream (with a logged reason) and nothing else; a handler waiting longer than
+// to the stream's resource scope before anything is allocated. Bad input ends that stream (with a logged
+// reason) and nothing else: closed without a reply where p2pd and hivemind close it (a rejected unary
+// request; a stream request with an unknown marker, an end frame that is not an RPCError, or a payload
+// the typed handler cannot decode), reset otherwise (a frame over the resource limit, a stream-handler
+// frame over the cap or cut short); a handler waiting longer than
 // Config.StreamIdleTimeout for a frame (or to send one) resets the stream, so a peer that stalls mid-frame
 // cannot pin a goroutine. The caller's context bounds the caller's side.
 //
