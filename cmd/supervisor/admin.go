@@ -35,13 +35,7 @@ func adminHandler(status func() ipc.Status, series *seriesRecorder, stateDir str
 	if err != nil {
 		panic(err) // the embedded tree is part of the binary
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET "+webui.Prefix, webui.Handler())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, assets, "index.html")
-	})
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
+	mux := webui.PageMux(assets)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, adminStatus{PID: os.Getpid(), StateDir: stateDir, Time: time.Now(), Slots: status().Slots})
 	})

@@ -233,13 +233,7 @@ func DashboardHandler(m *Monitor) http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is part of the binary
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET "+webui.Prefix, webui.Handler())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, assets, "index.html")
-	})
-	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
+	mux := webui.PageMux(assets)
 	mux.HandleFunc("GET /data", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -5,6 +5,7 @@ package webui
 
 import (
 	"embed"
+	"io/fs"
 	"net/http"
 )
 
@@ -19,4 +20,18 @@ const Prefix = "/assets/shared/"
 // Handler serves the shared assets under Prefix (mount it with mux.Handle("GET "+Prefix, Handler())).
 func Handler() http.Handler {
 	return http.StripPrefix(Prefix, http.FileServerFS(assets))
+}
+
+// PageMux returns a mux that serves a page: page's index.html at / (revalidated on every load),
+// page's other files under /assets/, and the shared assets under Prefix. The caller adds the data
+// endpoints the page polls.
+func PageMux(page fs.FS) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+Prefix, Handler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, page, "index.html")
+	})
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(page)))
+	return mux
 }
