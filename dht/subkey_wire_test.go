@@ -140,7 +140,7 @@ func TestSubkeyUnknownExtIsBin(t *testing.T) {
 // stored; it is never stored, alone or inside a whole dictionary.
 func TestSubkeyHivemindCannotDecodeIsRefused(t *testing.T) {
 	badDict := msgpack.Ext{Code: msgpack.ExtDictionary, Data: dictMarshal(t, "not [maxsize, latest, items]")}
-	badTimestamp := msgpack.Ext{Code: msgpack.ExtTimestamp, Data: []byte{1, 2, 3}}
+	badTimestamp := msgpack.Raw{0xc7, 3, 0xff, 1, 2, 3} // Marshal refuses an Ext of these
 	goodTimestamp := msgpack.Ext{Code: msgpack.ExtTimestamp, Data: []byte{0, 0, 0, 1}}
 	bad := []struct {
 		name   string

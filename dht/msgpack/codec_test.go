@@ -39,7 +39,7 @@ func TestMarshalForms(t *testing.T) {
 		{name: "raw passes through", in: []any{msgpack.Raw{0xc3}, msgpack.Raw("\xa1x[signature:abc]")},
 			want: "92 c3 a178 5b7369676e61747572653a6162635d"},
 		{name: "ext empty is ext8", in: msgpack.Ext{Code: 5}, want: "c70005"},
-		{name: "ext fixext2", in: msgpack.Ext{Code: -1, Data: []byte{1, 2}}, want: "d5ff0102"},
+		{name: "ext fixext2", in: msgpack.Ext{Code: -2, Data: []byte{1, 2}}, want: "d5fe0102"},
 		{name: "ext 3 bytes is ext8", in: msgpack.Ext{Code: 0x50, Data: []byte{1, 2, 3}}, want: "c70350010203"},
 		{name: "ext fixext16", in: msgpack.Ext{Code: 1, Data: make([]byte, 16)}, want: "d801" + strings.Repeat("00", 16)},
 		{name: "nested tuple", in: msgpack.Tuple{msgpack.Tuple{}, []any{msgpack.Tuple{int64(1)}}},
@@ -324,6 +324,30 @@ func TestTimestamp(t *testing.T) {
 	}
 	_, err := msgpack.Marshal(msgpack.Timestamp{Nanoseconds: 1e9})
 	require.ErrorIs(t, err, msgpack.ErrInvalidExt)
+	// An Ext of the timestamp's code is written as given only when Unmarshal would read it back.
+	exts := []struct {
+		name    string
+		payload string
+		valid   bool
+	}{
+		{name: "Ext of a 4-byte timestamp", payload: "00000005", valid: true},
+		{name: "Ext of a 12-byte timestamp", payload: "00000000ffffffffffffffff", valid: true},
+		{name: "Ext of 2 bytes", payload: "0000"},
+		{name: "Ext of no bytes", payload: ""},
+		{name: "Ext of a 64-bit timestamp with nanoseconds over 10^9", payload: "ee6b280000000000"},
+	}
+	for _, tc := range exts {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := msgpack.Marshal(msgpack.Ext{Code: msgpack.ExtTimestamp, Data: unhex(t, tc.payload)})
+			if !tc.valid {
+				require.ErrorIs(t, err, msgpack.ErrInvalidExt)
+				return
+			}
+			require.NoError(t, err)
+			_, err = msgpack.Unmarshal(b)
+			require.NoError(t, err)
+		})
+	}
 }
 
 func TestUnmarshalPrefix(t *testing.T) {

@@ -21,8 +21,9 @@ const MaxDepth = 1024
 // non-negative values, like msgpack-python); *big.Int within [-2^63, 2^64) (ErrIntOutOfRange
 // otherwise); float32 (widened) and float64, always written as float64; string (str, must be valid
 // UTF-8); []byte (bin, nil included); []any (array); Tuple (ext 0x40 around the array); *Map (map, in
-// insertion order); Timestamp (ext −1, smallest form); Ext (ext with its own code); Raw (written as
-// is). A nil []any, Tuple or *Map
+// insertion order); Timestamp (ext −1, smallest form); Ext (ext with its own code; one of code
+// ExtTimestamp whose payload is not a valid timestamp is ErrInvalidExt); Raw (written as is). A nil
+// []any, Tuple or *Map
 // writes an empty container. Named types, Go maps, structs and pointers other than *Map and *big.Int
 // are refused with ErrUnsupportedType: the encoding of a value is never a guess.
 func Marshal(v any) ([]byte, error) {
@@ -87,6 +88,11 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(b, x...), nil
 	case Ext:
+		if x.Code == ExtTimestamp {
+			if _, err := timestampFrom(x.Data); err != nil {
+				return b, err // what Unmarshal (and msgpack-python) would refuse to read back
+			}
+		}
 		return append(appendExtHeader(b, len(x.Data), x.Code), x.Data...), nil
 	case Timestamp:
 		return appendTimestamp(b, x)
@@ -214,9 +220,9 @@ func appendExtHeader(b []byte, n int, code int8) []byte {
 	return append(binary.BigEndian.AppendUint32(append(b, 0xc9), uint32(n)), byte(code))
 }
 
-// appendTimestamp writes (0xff is the type byte of ext −1) msgpack-python's msgpack_pack_timestamp choice: 4 bytes when there are no
-// nanoseconds and the seconds fit 32 unsigned bits, 8 bytes when the seconds fit 34 unsigned bits,
-// else 12 bytes.
+// appendTimestamp writes ts as msgpack-python's msgpack_pack_timestamp does (0xff is the type byte
+// of ext −1): 4 bytes when there are no nanoseconds and the seconds fit 32 unsigned bits, 8 bytes
+// when the seconds fit 34 unsigned bits, else 12 bytes.
 func appendTimestamp(b []byte, ts Timestamp) ([]byte, error) {
 	if ts.Nanoseconds >= 1e9 {
 		return b, fmt.Errorf("%w: timestamp nanoseconds %d", ErrInvalidExt, ts.Nanoseconds)

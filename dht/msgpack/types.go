@@ -27,7 +27,7 @@ type Tuple []any
 // Ext is an ext value kept as its code and payload. Unmarshal produces it only for the codes
 // hivemind registers besides the tuple (ExtDictionary, ExtTensor): hivemind's dictionary values
 // (DictionaryDHTValue) are ext 0x50, and package dht interprets them. Marshal writes any Ext as
-// given.
+// given, except one of code ExtTimestamp whose payload Unmarshal would refuse (ErrInvalidExt).
 type Ext struct {
 	Code int8
 	Data []byte
