@@ -236,9 +236,10 @@ func (n *node) status(ctx context.Context) (slotDoc, error) {
 	return st.Slots[0], nil
 }
 
-// waitFor polls the node's status until cond holds for one taken after since (a health check
-// that came after the event waited for), and returns it; it fails the test after within, naming
-// what and showing the last status.
+// waitFor polls the node's status until its worker runs, has reported its figures once (a health
+// check came) and cond holds, and returns that status; it fails the test after within, naming what
+// and showing the last status. A condition on what happened after some event says so itself (as a
+// DHTLastRequest after a time).
 func (n *node) waitFor(ctx context.Context, within time.Duration, what string, cond func(slotDoc) bool) slotDoc {
 	n.t.Helper()
 	start := time.Now()
