@@ -85,7 +85,7 @@ func (c benchConfig) runs(workload string) bool {
 	return len(c.only) == 0 || slices.Contains(c.only, workload)
 }
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("bench", "bench [flags]", benchAbout, stderr)
 	var nf nodeFlags
 	nf.register(fs)
@@ -138,7 +138,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer stopProfiles()
+	defer func() {
+		if perr := stopProfiles(); perr != nil {
+			err = errors.Join(err, fmt.Errorf("profiles: %w", perr))
+		}
+	}()
 
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level.Level}))
 	launcher, err := ipc.NewExecLauncher(ipc.ExecConfig{Env: env})
@@ -189,32 +193,45 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// startBenchProfiles starts this process's profiles; stop writes them.
-func startBenchProfiles(cpuPath, blockPath string) (stop func(), err error) {
-	var cpu *os.File
+// startBenchProfiles starts this process's profiles, creating their files first (a path that
+// cannot be written is a usage error before anything runs); stop writes them.
+func startBenchProfiles(cpuPath, blockPath string) (stop func() error, err error) {
+	var cpu, block *os.File
+	if blockPath != "" {
+		if block, err = os.Create(blockPath); err != nil {
+			return nil, cli.Usagef("--blockprofile: %v", err)
+		}
+	}
 	if cpuPath != "" {
 		if cpu, err = os.Create(cpuPath); err != nil {
-			return nil, cli.Usagef("--cpuprofile: %v", err)
+			return nil, errors.Join(cli.Usagef("--cpuprofile: %v", err), closeFile(block))
 		}
 		if err := pprof.StartCPUProfile(cpu); err != nil {
-			return nil, errors.Join(err, cpu.Close())
+			return nil, errors.Join(err, cpu.Close(), closeFile(block))
 		}
 	}
-	if blockPath != "" {
+	if block != nil {
 		runtime.SetBlockProfileRate(1000)
 	}
-	return func() {
+	return func() error {
+		var errs []error
 		if cpu != nil {
 			pprof.StopCPUProfile()
-			_ = cpu.Close()
+			errs = append(errs, cpu.Close())
 		}
-		if blockPath != "" {
-			if f, err := os.Create(blockPath); err == nil {
-				_ = pprof.Lookup("block").WriteTo(f, 0)
-				_ = f.Close()
-			}
+		if block != nil {
+			errs = append(errs, pprof.Lookup("block").WriteTo(block, 0), block.Close())
 		}
+		return errors.Join(errs...)
 	}, nil
+}
+
+// closeFile closes f when there is one.
+func closeFile(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	return f.Close()
 }
 
 // benchSwarm is the swarm under measurement and this process's libp2p host, which makes the raw

@@ -25,6 +25,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{name: "unknown workload", args: []string{"bench", "--only", "latency,speed"}},
 		{name: "an argument", args: []string{"bench", "extra"}},
 		{name: "bad initial peer", args: []string{"bench", "--initial-peers", "not-a-maddr"}},
+		{name: "unwritable block profile", args: []string{"bench", "--blockprofile", "/dev/null/block.pprof"}},
+		{name: "unwritable CPU profile", args: []string{"bench", "--cpuprofile", "/dev/null/cpu.pprof"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
