@@ -82,18 +82,15 @@ func rtMustID(tb testing.TB, b []byte) ID {
 func TestRoutingTableVectors(t *testing.T) {
 	vectors.Run(t, "routing.json", "scenarios", func(t *testing.T, sc routingScenarioVec) {
 		want := sc.routingOutcomeVec
-		switch sc.PortShould {
-		case "", "keep":
-		case "fix":
+		fixed, err := vectors.Fixed(sc.PortShould, sc.ExpectedFixed)
+		if err != nil {
+			t.Fatalf("quirk %q: %v", sc.Quirk, err)
+		}
+		if fixed != nil {
 			// Quirk Q6 (split_midpoint_goes_left): hivemind puts an id equal to a split midpoint
 			// into the left half, whose range excludes it; we put it right, so the expected
 			// outcome is the one hivemind gives with that fix applied.
-			if sc.ExpectedFixed == nil {
-				t.Fatalf("quirk %q marked fix without expected_fixed", sc.Quirk)
-			}
-			want = *sc.ExpectedFixed
-		default:
-			t.Fatalf("port_should %q (quirk %q): want keep or fix", sc.PortShould, sc.Quirk)
+			want = *fixed
 		}
 		rt, err := NewRoutingTable(rtMustID(t, sc.NodeID), RoutingConfig{BucketSize: sc.BucketSize, DepthModulo: sc.DepthModulo}, 0)
 		if err != nil {

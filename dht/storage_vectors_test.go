@@ -361,19 +361,16 @@ func TestStorageVectors(t *testing.T) {
 	}
 	vectors.Run(t, "storage.json", "scenarios", func(t *testing.T, sc storageScenarioVec) {
 		ops := sc.Ops
-		switch sc.PortShould {
-		case "", "keep":
-		case "fix":
+		fixed, err := vectors.Fixed(sc.PortShould, sc.ExpectedFixed)
+		if err != nil {
+			t.Fatalf("quirk %q: %v", sc.Quirk, err)
+		}
+		if fixed != nil {
 			// These cases record hivemind bugs the port fixes (README quirk table): a refused
 			// store changes nothing (Q1), NaN and infinite expirations are refused, stores never
 			// fail on subkeys of different types, and subkeys are distinct by their msgpack bytes
 			// (Q7). The expected outcome is hivemind's with those fixes applied.
-			if sc.ExpectedFixed == nil {
-				t.Fatalf("quirk %q marked fix without expected_fixed", sc.Quirk)
-			}
-			ops = sc.ExpectedFixed.Ops
-		default:
-			t.Fatalf("port_should %q (quirk %q): want keep or fix", sc.PortShould, sc.Quirk)
+			ops = fixed.Ops
 		}
 		var subject stSubject
 		maxSize := 0
@@ -604,18 +601,15 @@ func TestDictionaryValueVectors(t *testing.T) {
 		}
 		stores, packed, payload := c.Stores, c.Packed, c.ExtPayload
 		var fixedItems []vectors.DictionaryItem
-		switch c.PortShould {
-		case "", "keep":
-		case "fix":
+		fixed, err := vectors.Fixed(c.PortShould, c.ExpectedFixed)
+		if err != nil {
+			t.Fatalf("quirk %q: %v", c.Quirk, err)
+		}
+		if fixed != nil {
 			// Quirk Q7 (python_dict_key_equality): hivemind merges subkeys that compare equal in
 			// Python (2.0 == 2); we key subkeys by their msgpack bytes, so they stay distinct.
-			if c.ExpectedFixed == nil {
-				t.Fatalf("quirk %q marked fix without expected_fixed", c.Quirk)
-			}
-			stores, packed, payload = c.ExpectedFixed.Stores, c.ExpectedFixed.Packed, c.ExpectedFixed.ExtPayload
-			fixedItems = c.ExpectedFixed.Items
-		default:
-			t.Fatalf("port_should %q (quirk %q): want keep or fix", c.PortShould, c.Quirk)
+			stores, packed, payload = fixed.Stores, fixed.Packed, fixed.ExtPayload
+			fixedItems = fixed.Items
 		}
 		now, storeNow := c.Now.Value(), c.StoreNow.Value()
 		d := NewDictionaryValue(maxSize)

@@ -67,6 +67,23 @@ func Run[T any](t *testing.T, file, section string, fn func(t *testing.T, c T)) 
 	}
 }
 
+// Fixed reads a case's port_should and expected_fixed (vectors/README.md, "Quirks"): "" and "keep"
+// give nil (the case asserts hivemind's recorded outcome); "fix" gives expectedFixed, the outcome
+// of hivemind with the quirk fixed, which the port must produce instead (an error when the case has
+// none); any other value is an error.
+func Fixed[T any](portShould string, expectedFixed *T) (*T, error) {
+	switch portShould {
+	case "", "keep":
+		return nil, nil
+	case "fix":
+		if expectedFixed == nil {
+			return nil, errors.New("port_should is fix but expected_fixed is missing")
+		}
+		return expectedFixed, nil
+	}
+	return nil, fmt.Errorf("port_should %q: want keep or fix", portShould)
+}
+
 // Kinds maps the error kinds of the vectors (vectors/README.md, "Error kinds used") to a package's
 // sentinel errors.
 type Kinds map[string]error

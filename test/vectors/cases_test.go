@@ -188,3 +188,31 @@ func TestOrder(t *testing.T) {
 	_, err = Order(6, 5, func(order []int) bool { return len(order) < 6 })
 	require.ErrorContains(t, err, "within 5 replays")
 }
+
+func TestFixed(t *testing.T) {
+	outcome := &struct{ Result bool }{Result: true}
+	tests := []struct {
+		name       string
+		portShould string
+		fixed      *struct{ Result bool }
+		want       *struct{ Result bool }
+		wantErr    bool
+	}{
+		{name: "absent", want: nil},
+		{name: "keep", portShould: "keep", fixed: outcome, want: nil},
+		{name: "fix", portShould: "fix", fixed: outcome, want: outcome},
+		{name: "fix without expected_fixed", portShould: "fix", wantErr: true},
+		{name: "unknown", portShould: "mend", fixed: outcome, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Fixed(tc.portShould, tc.fixed)
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Same(t, tc.want, got)
+		})
+	}
+}
