@@ -60,6 +60,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		net.Partition(ids(a), ids(b))
 		tl := newTally()
 		heap := report.StartHeapSampler()
+		defer heap.Stop()
 		store := func(side []int, prefix string) []crossCheck {
 			var out []crossCheck
 			for k := range keys {

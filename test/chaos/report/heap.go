@@ -16,6 +16,7 @@ type HeapSampler struct {
 	peak uint64
 	base uint64
 	done chan struct{}
+	stop sync.Once
 	wg   sync.WaitGroup
 }
 
@@ -23,7 +24,9 @@ type HeapSampler struct {
 // (ReadMemStats stops the world briefly) not to slow the scenario.
 const heapSampleEvery = 25 * time.Millisecond
 
-// StartHeapSampler starts sampling. Call Stop exactly once.
+// StartHeapSampler starts sampling until Stop; defer a Stop right away, so that a test that fails
+// before its own Stop leaves no sampling goroutine behind (in a synctest bubble, one left would turn
+// the failure into a deadlock panic).
 func StartHeapSampler() *HeapSampler {
 	runtime.GC()
 	h := &HeapSampler{base: heapInUse(), done: make(chan struct{})}
@@ -52,8 +55,9 @@ func (h *HeapSampler) Sample() {
 }
 
 // Stop ends sampling and returns the peak heap in use and its growth over the baseline, in bytes.
+// It may be called more than once: a later call samples once more.
 func (h *HeapSampler) Stop() (peak, growth uint64) {
-	close(h.done)
+	h.stop.Do(func() { close(h.done) })
 	h.wg.Wait()
 	h.Sample()
 	h.mu.Lock()
