@@ -175,20 +175,16 @@ func (h *Host) Run(ctx context.Context, path string, args ...string) ([]byte, er
 }
 
 // Cut drops every packet h sends or receives on its network link (a partition), until Heal.
-func (h *Host) Cut() error {
-	for _, rule := range [][]string{{"-I", "INPUT", "-i", "eth0", "-j", "DROP"}, {"-I", "OUTPUT", "-o", "eth0", "-j", "DROP"}} {
-		if out, err := run(context.Background(), "ip", append([]string{"netns", "exec", h.NS, "iptables", "-w"}, rule...)...); err != nil {
-			return fmt.Errorf("cut %s: %w: %s", h.NS, err, out)
-		}
-	}
-	return nil
-}
+func (h *Host) Cut() error { return h.dropRules("-I", "cut") }
 
 // Heal undoes Cut.
-func (h *Host) Heal() error {
-	for _, rule := range [][]string{{"-D", "INPUT", "-i", "eth0", "-j", "DROP"}, {"-D", "OUTPUT", "-o", "eth0", "-j", "DROP"}} {
+func (h *Host) Heal() error { return h.dropRules("-D", "heal") }
+
+// dropRules inserts (-I) or deletes (-D) the rules that drop h's traffic on its link, both ways.
+func (h *Host) dropRules(op, what string) error {
+	for _, rule := range [][]string{{op, "INPUT", "-i", "eth0", "-j", "DROP"}, {op, "OUTPUT", "-o", "eth0", "-j", "DROP"}} {
 		if out, err := run(context.Background(), "ip", append([]string{"netns", "exec", h.NS, "iptables", "-w"}, rule...)...); err != nil {
-			return fmt.Errorf("heal %s: %w: %s", h.NS, err, out)
+			return fmt.Errorf("%s %s: %w: %s", what, h.NS, err, out)
 		}
 	}
 	return nil

@@ -75,3 +75,28 @@ func TestBedIsANAT(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(seen, lanB.WAN+":"), seen)
 }
+
+// TestCutAndHeal: a cut host reaches nobody and nobody reaches it; healed, it is reachable again.
+func TestCutAndHeal(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bed := New(t)
+	pub, other := bed.PublicHost(), bed.PublicHost()
+	listenIn(ctx, t, pub, pub.IP+":7000")
+	listenIn(ctx, t, other, other.IP+":7000")
+
+	require.NoError(t, pub.Cut())
+	_, err := dialFrom(ctx, other, pub.IP+":7000")
+	assert.Error(t, err, "a cut host is not reached")
+	_, err = dialFrom(ctx, pub, other.IP+":7000")
+	assert.Error(t, err, "a cut host reaches nobody")
+
+	require.NoError(t, pub.Heal())
+	seen, err := dialFrom(ctx, other, pub.IP+":7000")
+	require.NoError(t, err, "a healed host is reached again")
+	assert.True(t, strings.HasPrefix(seen, other.IP+":"), seen)
+	_, err = dialFrom(ctx, pub, other.IP+":7000")
+	assert.NoError(t, err, "a healed host reaches others again")
+	assert.Error(t, pub.Heal(), "healing twice: no rule left to delete")
+}
