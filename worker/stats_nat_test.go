@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hivemind-go/hivemind/p2p"
 	"github.com/hivemind-go/hivemind/proto/ipcpb"
@@ -48,6 +50,7 @@ func TestBadNATCombinationIsAConfigError(t *testing.T) {
 	s := testServer(t)
 	_, err := s.Configure(ctx, &ipcpb.ConfigureRequest{Version: ipcpb.ConfigVersion, Config: &ipcpb.NodeConfig{UseAutoRelay: true}})
 	require.Error(t, err)
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 	assert.Contains(t, err.Error(), "AutoRelay")
 }
 
