@@ -84,7 +84,7 @@ type lookupParams struct {
 	// on the goroutine of the FIND call.
 	onValue func(query ID, v *foundValue, source ID) (stop bool)
 	// found is traverseParams.found.
-	found func(query ID, nearest []ID, visited map[ID]struct{})
+	found func(query ID, nearest []ID)
 	// trace, when set, counts the FINDs sent and notes the round of each as it completes, before
 	// onValue sees its answer.
 	trace *opTrace

@@ -159,7 +159,7 @@ func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchSt
 				n.offer(st, v, source)
 				return st.isFinished()
 			},
-			found: func(key ID, nearest []ID, _ map[ID]struct{}) {
+			found: func(key ID, nearest []ID) {
 				st := byID[key]
 				n.finishSearch(st)
 				n.cacheNewResult(st, nearest, book, pushes)

@@ -69,7 +69,7 @@ func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult,
 		queriesPerCall: int(math.Sqrt(float64(len(order)))),
 		book:           book,
 		trace:          trace,
-		found: func(key ID, nearest []ID, _ map[ID]struct{}) {
+		found: func(key ID, nearest []ID) {
 			after := trace.deepest()
 			wg.Go(func() { n.storeKey(ctx, key, nearest, groups[key], book, results, stores, after) })
 		},

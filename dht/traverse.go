@@ -29,10 +29,10 @@ type traverseParams struct {
 	// call of round r waited for a chain of r-1 earlier calls, one after another.
 	getNeighbors func(ctx context.Context, peer ID, queries []ID, round int) map[ID]neighborReply
 	// found, when set, is called exactly once for every query that finishes, the moment it does,
-	// with its nearest nodes (nearest first, at most beamSize) and the nodes it visited (a set the
-	// callee may keep). It runs on the traversal goroutine: it must not block (start a goroutine
-	// for slow work) and must not call back into the traversal.
-	found func(query ID, nearest []ID, visited map[ID]struct{})
+	// with its nearest nodes (nearest first, at most beamSize). It runs on the traversal goroutine:
+	// it must not block (start a goroutine for slow work) and must not call back into the
+	// traversal.
+	found func(query ID, nearest []ID)
 }
 
 // neighborReply is one query's part of a getNeighbors answer.
@@ -43,12 +43,11 @@ type neighborReply struct {
 	stop bool
 }
 
-// traverseResult is the outcome of a traversal for one query.
+// traverseResult is the outcome of a traversal for one query (hivemind's traverse_dht also returns
+// the nodes each query visited; no caller here reads them).
 type traverseResult struct {
 	// nearest are the beamSize nearest nodes found, nearest first.
 	nearest []ID
-	// visited are the nodes asked about this query (plus the skipped ones).
-	visited map[ID]struct{}
 }
 
 // traverse runs the beam search and returns the result of every query. It returns only after
@@ -105,7 +104,7 @@ func traverse(ctx context.Context, p traverseParams) (map[ID]traverseResult, err
 	}
 	out := make(map[ID]traverseResult, len(t.order))
 	for _, st := range t.list {
-		out[st.query] = traverseResult{nearest: st.sortedNearest(), visited: t.visitedBy(st)}
+		out[st.query] = traverseResult{nearest: st.sortedNearest()}
 	}
 	return out, nil
 }
@@ -124,7 +123,6 @@ type traversal struct {
 	others     distHeap // nearestOthers' scratch space: the nearest queries so far, farthest on top
 
 	nodeIndex map[ID]int32 // index of every node seen
-	nodes     []ID         // by index
 	known     [][]uint64   // by node index: the queries that know of the node
 	visited   [][]uint64   // by node index: the queries that have visited it (or skip it)
 	words     int          // length of each bitset
@@ -183,9 +181,8 @@ func (t *traversal) index(node ID) int32 {
 	if i, ok := t.nodeIndex[node]; ok {
 		return i
 	}
-	i := int32(len(t.nodes))
+	i := int32(len(t.known))
 	t.nodeIndex[node] = i
-	t.nodes = append(t.nodes, node)
 	sets := make([]uint64, 2*t.words)
 	t.known = append(t.known, sets[:t.words:t.words])
 	t.visited = append(t.visited, sets[t.words:])
@@ -194,17 +191,6 @@ func (t *traversal) index(node ID) int32 {
 
 func hasBit(set []uint64, pos int) bool { return set[pos>>6]&(1<<(pos&63)) != 0 }
 func setBit(set []uint64, pos int)      { set[pos>>6] |= 1 << (pos & 63) }
-
-// visitedBy returns the nodes st has visited (the skipped ones included), as a new set.
-func (t *traversal) visitedBy(st *queryState) map[ID]struct{} {
-	out := make(map[ID]struct{})
-	for i, node := range t.nodes {
-		if hasBit(t.visited[i], st.pos) {
-			out[node] = struct{}{}
-		}
-	}
-	return out
-}
 
 // upperBound returns the distance of the farthest of the beamSize nearest, or ok=false (+inf)
 // while fewer are known.
@@ -352,7 +338,7 @@ func (t *traversal) finish(st *queryState) {
 	st.finished = true
 	t.unfinished--
 	if t.p.found != nil {
-		t.p.found(st.query, st.sortedNearest(), t.visitedBy(st))
+		t.p.found(st.query, st.sortedNearest())
 	}
 }
 

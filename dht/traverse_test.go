@@ -116,7 +116,7 @@ func TestTraverseOracle(t *testing.T) {
 					queriesPerCall: tc.qpc,
 					skip:           []ID{start},
 					getNeighbors:   g.getNeighbors,
-					found: func(q ID, nearest []ID, _ map[ID]struct{}) {
+					found: func(q ID, nearest []ID) {
 						mu.Lock()
 						calls[q]++
 						mu.Unlock()
@@ -174,7 +174,7 @@ func TestTraverseEdgeCases(t *testing.T) {
 			res, err := traverse(t.Context(), traverseParams{
 				queries: tc.queries, initial: tc.initial, beamSize: 4, numWorkers: 2, queriesPerCall: 2,
 				getNeighbors: g.getNeighbors,
-				found:        func(q ID, _ []ID, _ map[ID]struct{}) { found[q]++ },
+				found:        func(q ID, _ []ID) { found[q]++ },
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -245,7 +245,7 @@ func TestTraverseCancel(t *testing.T) {
 					<-ctx.Done()
 					return nil
 				},
-				found: func(ID, []ID, map[ID]struct{}) { found++ },
+				found: func(ID, []ID) { found++ },
 			})
 			done <- err
 		}()
