@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -128,7 +129,7 @@ func mergeHistograms(a, b ipc.Histogram) ipc.Histogram {
 	if len(a.Counts) == 0 {
 		return ipc.Histogram{Bounds: b.Bounds, Counts: append([]uint64(nil), b.Counts...), Sum: b.Sum}
 	}
-	if len(a.Counts) != len(b.Counts) {
+	if len(a.Counts) != len(b.Counts) || !slices.Equal(a.Bounds, b.Bounds) {
 		return a
 	}
 	for i, c := range b.Counts {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,35 @@ func TestSeriesPoints(t *testing.T) {
 	require.Len(t, pts, seriesPoints, "the ring keeps the last points")
 	assert.Equal(t, t0.Add(time.Duration(10+seriesPoints+4)*time.Second), pts[len(pts)-1].T)
 	assert.True(t, pts[0].T.Before(pts[1].T))
+}
+
+// TestMergeHistograms: the served requests of a slot's point merge histograms of the same bounds
+// only; one of other bounds is left out, never added bucket by bucket.
+func TestMergeHistograms(t *testing.T) {
+	h := func(bounds []float64, counts ...uint64) ipc.Histogram {
+		return ipc.Histogram{Bounds: bounds, Counts: counts, Sum: float64(len(counts))}
+	}
+	other := []float64{0.01, 0.02, 0.03}
+	tests := []struct {
+		name string
+		a, b ipc.Histogram
+		want ipc.Histogram
+	}{
+		{name: "into nothing", a: ipc.Histogram{}, b: h(testBounds, 1, 2, 3, 4), want: h(testBounds, 1, 2, 3, 4)},
+		{name: "nothing into one", a: h(testBounds, 1, 2, 3, 4), b: ipc.Histogram{}, want: h(testBounds, 1, 2, 3, 4)},
+		{name: "same bounds", a: h(testBounds, 1, 2, 3, 4), b: h(testBounds, 1, 1, 1, 1),
+			want: ipc.Histogram{Bounds: testBounds, Counts: []uint64{2, 3, 4, 5}, Sum: 8}},
+		{name: "other bounds, as many buckets", a: h(testBounds, 1, 2, 3, 4), b: h(other, 1, 1, 1, 1), want: h(testBounds, 1, 2, 3, 4)},
+		{name: "fewer buckets", a: h(testBounds, 1, 2, 3, 4), b: h(testBounds[:2], 1, 1, 1), want: h(testBounds, 1, 2, 3, 4)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.b
+			bCounts := slices.Clone(b.Counts)
+			assert.Equal(t, tc.want, mergeHistograms(tc.a, tc.b))
+			assert.Equal(t, bCounts, b.Counts, "b is not written")
+		})
+	}
 }
 
 // TestAdminEndpoint: the page and its assets, /status and /series, each with its content type; the
