@@ -172,12 +172,12 @@ func (c storeCommand) report(res dht.StoreResult, self dht.ID) (*cli.Object, err
 	if silent > 0 {
 		why = append(why, fmt.Sprintf("%d did not answer", silent))
 	}
-	slots := accepted + rejected
+	found := accepted + rejected + silent // the nearest nodes the store reached, itself aside
 	if local {
-		slots++
+		found++
 		why = append(why, "one of the nearest nodes is this short-lived node, whose copy leaves with it")
 	}
-	if slots < c.numReplicas {
+	if found < c.numReplicas {
 		why = append(why, fmt.Sprintf("only %d peer(s) answered: the swarm is smaller, or the lookup found no more", accepted+rejected))
 	}
 	err := fmt.Errorf("%w: %d of %d wanted, fewer than --min-replicas %d", errTooFewReplicas, accepted, c.numReplicas, c.minReplicas)

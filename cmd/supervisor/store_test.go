@@ -107,6 +107,7 @@ func TestStoreReport(t *testing.T) {
 		accepted int
 		stored   bool
 		short    []string // non-empty: errTooFewReplicas, saying these
+		notShort []string // … and not these
 	}{
 		{name: "every replica accepted", replicas: []dht.ReplicaResult{ok(peer1), ok(peer2), ok(peer3)}, wanted: 3, min: 3, accepted: 3, stored: true},
 		{name: "fewer than wanted, enough", replicas: []dht.ReplicaResult{local, ok(peer1), ok(peer2)}, wanted: 5, min: 2, accepted: 2, stored: true},
@@ -114,6 +115,8 @@ func TestStoreReport(t *testing.T) {
 			short: []string{"0 of 5 wanted, fewer than --min-replicas 1", "this short-lived node", "only 0 peer(s) answered"}},
 		{name: "short of the minimum", replicas: []dht.ReplicaResult{ok(peer1), rejected(peer2), silent(peer3)}, wanted: 5, min: 3, accepted: 1, stored: true,
 			short: []string{"1 of 5 wanted, fewer than --min-replicas 3", "1 rejected it", "1 did not answer", "only 2 peer(s) answered"}},
+		{name: "enough peers found, some silent", replicas: []dht.ReplicaResult{ok(peer1), silent(peer2), silent(peer3)}, wanted: 3, min: 2, accepted: 1, stored: true,
+			short: []string{"1 of 3 wanted, fewer than --min-replicas 2", "2 did not answer"}, notShort: []string{"peer(s) answered"}},
 		{name: "every peer rejected", replicas: []dht.ReplicaResult{rejected(peer1), rejected(peer2)}, wanted: 2, min: 1, accepted: 0,
 			short: []string{"0 of 2 wanted", "2 rejected it (a newer value exists, or a validator refused it)"}},
 		{name: "no minimum", replicas: []dht.ReplicaResult{local}, wanted: 5, min: 0, accepted: 0},
@@ -143,6 +146,9 @@ func TestStoreReport(t *testing.T) {
 			require.ErrorIs(t, err, errTooFewReplicas)
 			for _, s := range tc.short {
 				assert.Contains(t, err.Error(), s)
+			}
+			for _, s := range tc.notShort {
+				assert.NotContains(t, err.Error(), s)
 			}
 			assert.False(t, strings.Contains(err.Error(), "\n"), "one line")
 			var u *cli.UsageError
