@@ -634,7 +634,7 @@ func TestFullStorageKeepsWhatHivemindEvicts(t *testing.T) {
 	hivemind := NewTimedStorage(TimedStorageConfig[ID, string]{MaxEntries: bound, Compare: ID.Cmp})
 	store := func(from *Node, key ID, exp float64) {
 		t.Helper()
-		oks, err := from.callStore(t.Context(), server.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: []byte{0x01}, expiration: exp}}, false)
+		oks, err := from.callStore(t.Context(), server.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: []byte{0x01}, expiration: exp}})
 		if err != nil || !slices.Equal(oks, []bool{true}) {
 			t.Fatalf("store of %x: %v, %v; want store_ok true (as hivemind answers)", key, oks, err)
 		}
@@ -693,7 +693,7 @@ func TestFullStorageRefusesWhatHivemindDrops(t *testing.T) {
 		}
 		items = append(items, wireItem{key: HashID(fmt.Appendf(nil, "record-%d", i)), tag: []byte(TagRegular), value: []byte{0x01}, expiration: exp})
 	}
-	oks, err := client.callStore(t.Context(), server.PeerID(), items, false)
+	oks, err := client.callStore(t.Context(), server.PeerID(), items)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (n *Node) handoff(ctx context.Context, batch []Contact, view *RoutingTable)
 	pendingBytes := make([]int, len(batch))
 	send := func(j int, items []wireItem) {
 		peer := batch[j].Peer
-		n.spawn(func(ctx context.Context) { _, _ = n.callStore(ctx, peer, items, false) })
+		n.spawn(func(ctx context.Context) { _, _ = n.callStore(ctx, peer, items) })
 	}
 	keys := make([]ID, 0, handoffChunk)
 	var cursor keyCursor

@@ -363,7 +363,7 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 			items = append(items, w.items...)
 		}
 		b.trace.sent()
-		oks, err := b.n.callStore(b.ctx, peer, items, false)
+		oks, err := b.n.callStore(b.ctx, peer, items)
 		b.trace.completed(round)
 		off := 0
 		for _, w := range batch {

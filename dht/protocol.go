@@ -217,9 +217,9 @@ func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 }
 
 // callStore asks peer to store items (hivemind's call_store) in its storage, or in its cache for
-// the items marked inCache (or all of them when inCache is set). It returns the peer's per-item
-// answers, or an error wrapping ErrNoResponse.
-func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem, inCache bool) ([]bool, error) {
+// the items marked inCache. It returns the peer's per-item answers, or an error wrapping
+// ErrNoResponse.
+func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem) ([]bool, error) {
 	req := &dhtpb.StoreRequest{
 		Keys:           make([][]byte, len(items)),
 		Subkeys:        make([][]byte, len(items)),
@@ -233,7 +233,7 @@ func (n *Node) callStore(ctx context.Context, peer PeerID, items []wireItem, inC
 		req.Subkeys[i] = it.tag
 		req.Values[i] = it.value
 		req.ExpirationTime[i] = it.expiration
-		req.InCache[i] = inCache || it.inCache
+		req.InCache[i] = it.inCache
 	}
 	resp, err := rpc(ctx, n, rpcStore, peer, req, n.tr.Store)
 	if err != nil {

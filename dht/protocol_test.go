@@ -36,7 +36,7 @@ func TestDHTProtocol(t *testing.T) {
 			key := randID(rng)
 			value, _ := msgpack.Marshal([]any{0.5, msgpack.MapOf("ololo", "pyshpysh")})
 			exp := s.clock.Now() + 1e3
-			oks, err := p.callStore(ctx, peer1.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: value, expiration: exp}}, false)
+			oks, err := p.callStore(ctx, peer1.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: value, expiration: exp}})
 			if err != nil || !slices.Equal(oks, []bool{true}) {
 				t.Fatalf("store = %v, %v", oks, err)
 			}
@@ -65,7 +65,7 @@ func TestDHTProtocol(t *testing.T) {
 				{key: nested, tag: []byte(mp(t, "foo")), value: v1, expiration: exp},
 				{key: nested, tag: []byte(mp(t, "bar")), value: v2, expiration: exp + 5},
 			} {
-				if oks, err := p.callStore(ctx, peer1.PeerID(), []wireItem{it}, false); err != nil || !oks[0] {
+				if oks, err := p.callStore(ctx, peer1.PeerID(), []wireItem{it}); err != nil || !oks[0] {
 					t.Fatalf("subkey store: %v %v", oks, err)
 				}
 			}
@@ -97,7 +97,7 @@ func TestEmptyTable(t *testing.T) {
 	if err != nil || ans[0].value != nil || len(ans[0].nearest) != 0 {
 		t.Fatalf("find = %+v, %v", ans, err)
 	}
-	if oks, err := p.callStore(ctx, peer.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: value, expiration: exp}}, false); err != nil || !oks[0] {
+	if oks, err := p.callStore(ctx, peer.PeerID(), []wireItem{{key: key, tag: []byte(TagRegular), value: value, expiration: exp}}); err != nil || !oks[0] {
 		t.Fatalf("store = %v, %v", oks, err)
 	}
 	ans, err = p.callFind(ctx, peer.PeerID(), []ID{key})

@@ -427,7 +427,7 @@ func storeStep(ex protoExchange) (func(context.Context, *Node, PeerID) error, er
 				wire[i].value = it.dict.Clone().Pack(client.now())
 			}
 		}
-		oks, err := client.callStore(ctx, server, wire, false)
+		oks, err := client.callStore(ctx, server, wire)
 		switch {
 		case want == nil && err == nil:
 			return fmt.Errorf("call_store returned %v, want no answer", oks)

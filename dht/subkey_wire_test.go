@@ -93,7 +93,7 @@ func TestSubkeyUnknownExtIsBin(t *testing.T) {
 			{key: one, tag: bin, value: value, expiration: subkeyTestNow + 20}, // the same subkey, later
 			{key: whole, tag: []byte(TagDictionary), value: packed, expiration: subkeyTestNow + 30},
 			{key: regular, tag: []byte(TagRegular), value: value, expiration: subkeyTestNow + 40},
-		}, false)
+		})
 		if err != nil || !slices.Equal(oks, []bool{true, true, true, true}) {
 			t.Fatalf("store = %v, %v", oks, err)
 		}
