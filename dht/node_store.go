@@ -32,10 +32,11 @@ func (n *Node) Store(ctx context.Context, item StoreItem) (StoreResult, error) {
 //
 // Results are aligned with items: Stored is true iff at least one node, this one included,
 // accepted the item (quirk Q3: hivemind reports the last replica's answer); Replicas lists every
-// replica's answer, nearest first. Values and subkeys are Go values of the msgpack model or
-// msgpack.Raw; each record is signed by the validator before it leaves. An item that cannot be
-// encoded is an error wrapping ErrInvalidValue, a NaN or infinite expiration one wrapping
-// ErrInvalidExpiration; nothing is stored then. A validator's rejection is a false result.
+// replica's answer in the order the answers came, not nearest first, and Accepted counts those
+// that accepted. Values and subkeys are Go values of the msgpack model or msgpack.Raw; each record
+// is signed by the validator before it leaves. An item that cannot be encoded is an error wrapping
+// ErrInvalidValue, a NaN or infinite expiration one wrapping ErrInvalidExpiration; nothing is
+// stored then. A validator's rejection is a false result.
 func (n *Node) StoreMany(ctx context.Context, items []StoreItem) ([]StoreResult, error) {
 	if n.isClosed() {
 		return nil, ErrShutdown
