@@ -309,3 +309,41 @@ func TestRelayCandidateNeedsADirectPublicAddress(t *testing.T) {
 		})
 	}
 }
+
+// fakeConn is a network.Conn with only a direction, a limited flag and a remote address.
+type fakeConn struct {
+	network.Conn
+	stat   network.ConnStats
+	remote ma.Multiaddr
+}
+
+func (c fakeConn) Stat() network.ConnStats       { return c.stat }
+func (c fakeConn) RemoteMultiaddr() ma.Multiaddr { return c.remote }
+
+// TestReachedThroughRelayOnly: the hole-punch retries are for a peer that reached this host through
+// a relay and has no direct connection to it.
+func TestReachedThroughRelayOnly(t *testing.T) {
+	const circuit = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK/p2p-circuit"
+	conn := func(dir network.Direction, limited bool, addr string) network.Conn {
+		return fakeConn{stat: network.ConnStats{Stats: network.Stats{Direction: dir, Limited: limited}}, remote: ma.StringCast(addr)}
+	}
+	for _, tc := range []struct {
+		name  string
+		conns []network.Conn
+		want  bool
+	}{
+		{name: "no connection"},
+		{name: "direct only", conns: []network.Conn{conn(network.DirInbound, false, "/ip4/127.0.0.1/tcp/1")}},
+		{name: "inbound through a relay", conns: []network.Conn{conn(network.DirInbound, true, circuit)}, want: true},
+		{name: "inbound limited, no circuit address", conns: []network.Conn{conn(network.DirInbound, true, "/ip4/127.0.0.1/tcp/1")}, want: true},
+		{name: "outbound through a relay: the other side punches",
+			conns: []network.Conn{conn(network.DirOutbound, true, circuit)}},
+		{name: "relayed and direct", conns: []network.Conn{
+			conn(network.DirInbound, true, circuit), conn(network.DirOutbound, false, "/ip4/127.0.0.1/tcp/1"),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, reachedThroughRelayOnly(tc.conns))
+		})
+	}
+}
