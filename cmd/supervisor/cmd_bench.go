@@ -73,6 +73,9 @@ func (c benchConfig) validate() error {
 			errs = append(errs, cli.Usagef("%s must be at least %d, got %d", f.name, f.min, f.val))
 		}
 	}
+	if c.node.NoListen {
+		errs = append(errs, cli.Usagef("--no-listen: the bench's workers bootstrap from each other and its host dials each of them; drop it"))
+	}
 	for _, w := range c.only {
 		if !slices.Contains(benchWorkloads, w) {
 			errs = append(errs, cli.Usagef("--only: unknown workload %q (want some of %s)", w, strings.Join(benchWorkloads, ", ")))
@@ -270,6 +273,9 @@ func startBenchSwarm(ctx context.Context, cfg benchConfig, l ipc.Launcher, logge
 		}
 		s.started = append(s.started, time.Since(t0))
 		s.workers = append(s.workers, w)
+		if len(w.Maddrs()) == 0 {
+			return nil, fmt.Errorf("worker %s has no address to dial", w.ID())
+		}
 	}
 	if s.host, err = p2p.New(ctx, p2p.Config{Logger: logger}); err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{name: "unknown workload", args: []string{"bench", "--only", "latency,speed"}},
 		{name: "an argument", args: []string{"bench", "extra"}},
 		{name: "bad initial peer", args: []string{"bench", "--initial-peers", "not-a-maddr"}},
+		{name: "workers that cannot be dialled", args: []string{"bench", "--no-listen"}},
 		{name: "unwritable block profile", args: []string{"bench", "--blockprofile", "/dev/null/block.pprof"}},
 		{name: "unwritable CPU profile", args: []string{"bench", "--cpuprofile", "/dev/null/cpu.pprof"}},
 	}
