@@ -127,8 +127,8 @@ func (v getView) render(res *dht.Result) (*cli.Object, error) {
 			return nil, err
 		}
 		name, ok := sub.(string)
-		if !ok || seen[name] {
-			plain = false
+		if !ok || seen[name] || isTag(name) {
+			plain = false // a tag as a key would read back as the tagged value
 		}
 		seen[name] = true
 		dict.Add(name, entry)
@@ -136,8 +136,8 @@ func (v getView) render(res *dht.Result) (*cli.Object, error) {
 	}
 	if !plain {
 		// Subkeys that are not all distinct strings (an int 1 next to a string "1", two encodings
-		// of one string, bytes such as an owner marker) cannot key a JSON object: the form of a map
-		// with such keys, as --value reads it.
+		// of one string, bytes such as an owner marker) or that are a tag ("$bytes") cannot key a
+		// JSON object: the form of a map with such keys, as --value reads it.
 		dict = (&cli.Object{}).Add(tagMap, pairs)
 	}
 	return out.Add("value", dict).Add("expiration_time", res.Expiration), nil

@@ -96,6 +96,9 @@ func TestGetJSONShapes(t *testing.T) {
 		{Subkey: pack("1"), Value: pack(1), Expiration: 10},
 		{Subkey: pack(int64(1)), Value: pack(2), Expiration: 20},
 	}}
+	tagDict := &dht.Result{IsDictionary: true, Expiration: 20, Dictionary: []dht.DictionaryEntry{
+		{Subkey: pack("$bytes"), Value: pack(1), Expiration: 10},
+	}}
 	tests := []struct {
 		name      string
 		res       *dht.Result
@@ -108,6 +111,7 @@ func TestGetJSONShapes(t *testing.T) {
 		{name: "dictionary of string subkeys", res: strDict, want: `{"key":"k","found":true,"value":{"alice":{"value":1,"expiration_time":10},"bob":{"value":2,"expiration_time":20}},"expiration_time":20}`},
 		{name: "dictionary with an int subkey", res: dict, want: `{"key":"k","found":true,"value":{"$map":[["alice",{"value":1,"expiration_time":10}],[7,{"value":{"$bytes":"AQ=="},"expiration_time":20}]]},"expiration_time":20}`},
 		{name: "subkeys 1 and \"1\"", res: oneDict, want: `{"key":"k","found":true,"value":{"$map":[["1",{"value":1,"expiration_time":10}],[1,{"value":2,"expiration_time":20}]]},"expiration_time":20}`},
+		{name: "a tag as a subkey", res: tagDict, want: `{"key":"k","found":true,"value":{"$map":[["$bytes",{"value":1,"expiration_time":10}]]},"expiration_time":20}`},
 		{name: "one subkey", res: dict, hasSubkey: true, subkey: "alice", want: `{"key":"k","subkey":"alice","found":true,"value":1,"expiration_time":10}`},
 		{name: "absent subkey", res: dict, hasSubkey: true, subkey: "bob", want: `{"key":"k","subkey":"bob","found":false}`},
 	}
