@@ -184,33 +184,6 @@ func TestInitialPeers(t *testing.T) {
 	})
 }
 
-// TestRoutingByPeerIDOnly: a call to a peer known by its ID alone resolves its addresses through the
-// kad DHT (p2pd's routed host), as hivemind's rpc_find returns peer IDs without addresses.
-func TestRoutingByPeerIDOnly(t *testing.T) {
-	boot := newTCPHost(t, Config{})
-	bootAddr := boot.VisibleMaddrs()[0].String()
-	target := newTCPHost(t, Config{InitialPeers: []string{bootAddr}})
-	caller := newTCPHost(t, Config{InitialPeers: []string{bootAddr}})
-	require.NoError(t, AddUnaryHandler(target, "R.rpc_echo", func(_ context.Context, _ PeerID, r num) (num, error) { return r, nil }))
-	require.Empty(t, caller.lh.Peerstore().Addrs(target.ID()), "caller does not know the target's addresses")
-
-	// The bootstrap peer adds both to its kad routing table once identify has run; retry until then.
-	ctx := testContext(t)
-	var err error
-	for ctx.Err() == nil {
-		var got num
-		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		got, err = CallUnary[num](callCtx, caller, target.ID(), "R.rpc_echo", n(8))
-		cancel()
-		if err == nil {
-			assert.Equal(t, int64(8), got.GetValue())
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("calling by peer ID never resolved: %v", err)
-}
-
 func TestProtect(t *testing.T) {
 	h := newTCPHost(t, Config{})
 	p := peer.ID("some peer")

@@ -49,10 +49,12 @@ func TestNewMakesInitialPeersRoutable(t *testing.T) {
 	}
 }
 
-// TestFirstCallByPeerIDAfterNew: a host's very first call to a peer known by its ID alone (as the
-// peers of an rpc_find answer are), made as soon as New returns, resolves through the initial
-// peer. Before issue 13's fix kad's routing table was still empty then and the call failed at once
-// ("failed to find any peer in table").
+// TestFirstCallByPeerIDAfterNew: a call to a peer known by its ID alone (as the peers of an rpc_find
+// answer are) resolves its addresses through the kad DHT (p2pd's routed host), even the host's very
+// first call, made as soon as New returns. Before issue 13's fix kad's routing table was still empty
+// then and the call failed at once ("failed to find any peer in table"). The target runs kad as a
+// client, so no routing-table refresh of the caller can learn its addresses beforehand: only a
+// lookup of its ID finds them.
 func TestFirstCallByPeerIDAfterNew(t *testing.T) {
 	entry := newTCPHost(t, Config{})
 	entryAddr := entry.VisibleMaddrs()[0].String()
