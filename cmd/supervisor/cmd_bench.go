@@ -416,9 +416,13 @@ func (r benchReport) print(w io.Writer) {
 	if len(r.Throughput) > 0 {
 		table("throughput\tin flight\tok\tops/s\tRPCs/op\traw unary calls/s\tbaseline ops/s\tratio\ttarget\tCPU ms/op\tCPU µs/raw call\tCPU ratio", func(tw io.Writer) {
 			for _, row := range r.Throughput {
-				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%s\t%.2f\t%.0f\t%.2f\n", row.Name, row.InFlight, 100*row.OKRate,
-					row.OpsPerSec, row.RPCsPerOp, row.UnaryPerSec, row.BaselinePerSec, row.Ratio, target("≥ %g", row.Target),
-					row.CPUPerOpMs, row.UnaryCPUUs, row.CPURatio)
+				// An operation that sent no RPC (served from the worker's own storage in a small swarm)
+				// has no RPC baseline: its baseline and ratios print as "-", not as 0.
+				baseline := row.RPCsPerOp > 0
+				fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%.0f\t%.1f\t%.0f\t%s\t%s\t%s\t%.2f\t%.0f\t%s\n", row.Name, row.InFlight, 100*row.OKRate,
+					row.OpsPerSec, row.RPCsPerOp, row.UnaryPerSec, figure(baseline, "%.0f", row.BaselinePerSec),
+					figure(baseline, "%.2f", row.Ratio), target("≥ %g", row.Target),
+					row.CPUPerOpMs, row.UnaryCPUUs, figure(baseline && row.CPUPerOpMs > 0, "%.2f", row.CPURatio))
 			}
 		})
 		for _, row := range r.Throughput {
@@ -455,6 +459,14 @@ func baselineNote(w io.Writer, row, calls string, okRate float64) {
 	if okRate < 1 {
 		fmt.Fprintf(w, "note: %s: only %.1f%% of the %s succeeded; its baseline and ratio count the failures\n", row, 100*okRate, calls)
 	}
+}
+
+// figure renders v with format when it is defined, else "-".
+func figure(defined bool, format string, v float64) string {
+	if !defined {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 // target renders a target, or "" when there is none.

@@ -199,7 +199,8 @@ type throughputRow struct {
 	// UnaryOKRate is the share of the raw unary calls that succeeded (a failed call counts in
 	// UnaryPerSec: below 1, the baseline is not one).
 	UnaryOKRate float64 `json:"unary_ok_rate"`
-	// BaselinePerSec is UnaryPerSec / RPCsPerOp; Ratio is OpsPerSec / BaselinePerSec.
+	// BaselinePerSec is UnaryPerSec / RPCsPerOp; Ratio is OpsPerSec / BaselinePerSec; both 0 (no
+	// baseline) when the operations sent no RPC.
 	BaselinePerSec float64 `json:"baseline_per_sec"`
 	Ratio          float64 `json:"ratio"`
 	Target         float64 `json:"target,omitempty"`
