@@ -245,10 +245,10 @@ func (n *Node) validRecord(key, tag, value []byte, expiration float64) bool {
 	return ok
 }
 
-// Bounds of one STORE that carries the items of several keys (a key's own items always go whole);
-// the node's MaxRequestItems bounds it too, as the limit it assumes its peers apply to an inbound
-// STORE (handoff applies both): a peer answers a larger request with an error, and the keys in it
-// would lose that replica.
+// Bounds of one STORE that carries the items of several keys (a key's own items go whole when their
+// count allows); the node's MaxRequestItems bounds it too, as the limit it assumes its peers apply
+// to an inbound STORE (handoff applies both): a peer answers a larger request with an error, and
+// the keys in it would lose that replica.
 const (
 	maxStoreBatchItems = 1000
 	maxStoreBatchBytes = 1 << 20 // well below the 4 MiB frame cap of hivemind's peers
@@ -257,8 +257,8 @@ const (
 // storeBatcher sends the STOREs of one StoreMany (or a search's cache pushes, newPushBatcher),
 // coalescing them per peer: at most one STORE to a peer is in flight; the items queued for it
 // meanwhile leave together in the next one (whole keys, up to maxStoreBatchItems, MaxRequestItems
-// and maxStoreBatchBytes). A STORE alone for its peer leaves at once, so a single key's stores are
-// sent exactly as without it. Every STORE is counted in the trace (if any); the round of a STORE
+// and maxStoreBatchBytes; a key with more items than a STORE may carry goes in several). A STORE
+// alone for its peer leaves at once, so a single key's stores are sent exactly as without it. Every STORE is counted in the trace (if any); the round of a STORE
 // follows the previous one to the same peer and the lookup rounds of the keys it carries.
 type storeBatcher struct {
 	ctx   context.Context
@@ -311,10 +311,58 @@ func (n *Node) newPushBatcher() *storeBatcher {
 		start: func(f func()) bool { return n.spawn(func(context.Context) { f() }) }}
 }
 
+// maxItems is the most items one STORE of the batcher carries.
+func (b *storeBatcher) maxItems() int { return min(maxStoreBatchItems, b.n.cfg.MaxRequestItems) }
+
 // store queues one key's items for peer, to be sent alone or with other keys', and returns at
-// once; done receives the peer's answers for them. done must not block: it runs on the goroutine
-// that sends the peer's STOREs (no goroutine waits per key and replica).
+// once; done receives the peer's answers for them, once. done must not block: it runs on the
+// goroutine that sends the peer's STOREs (no goroutine waits per key and replica). Items beyond
+// maxItems are queued in parts of maxItems, each its own STORE, and done receives their answers
+// joined (storeJoin).
 func (b *storeBatcher) store(peer PeerID, items []wireItem, after int, done func(storeReply)) {
+	limit := b.maxItems()
+	if len(items) <= limit {
+		b.enqueue(peer, items, after, done)
+		return
+	}
+	j := &storeJoin{reply: storeReply{oks: make([]bool, len(items))}, left: (len(items) + limit - 1) / limit, done: done}
+	for off := 0; off < len(items); off += limit {
+		b.enqueue(peer, items[off:min(off+limit, len(items))], after, func(r storeReply) { j.add(off, r) })
+	}
+}
+
+// storeJoin joins the answers to the parts of one key's items: the oks in order, or the first
+// error (the peer failed that replica, whatever it answered for the other parts), and the deepest
+// round. Its parts may be answered on different sender goroutines, one after another.
+type storeJoin struct {
+	mu    sync.Mutex
+	reply storeReply
+	left  int              // parts not answered yet
+	done  func(storeReply) // called once, with the last part's answer
+}
+
+// add notes the answer to the part that starts at item off.
+func (j *storeJoin) add(off int, r storeReply) {
+	j.mu.Lock()
+	if r.err == nil {
+		copy(j.reply.oks[off:], r.oks)
+	} else if j.reply.err == nil {
+		j.reply.err = r.err
+	}
+	j.reply.round = max(j.reply.round, r.round)
+	j.left--
+	last := j.left == 0
+	j.mu.Unlock()
+	if last {
+		if j.reply.err != nil {
+			j.reply.oks = nil
+		}
+		j.done(j.reply)
+	}
+}
+
+// enqueue queues items (at most maxItems) for peer as one wait; see store.
+func (b *storeBatcher) enqueue(peer PeerID, items []wireItem, after int, done func(storeReply)) {
 	w := &storeWait{items: items, after: after, done: done}
 	b.mu.Lock()
 	q := b.peers[peer]
@@ -349,7 +397,7 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 			b.mu.Unlock()
 			return
 		}
-		batch, rest := takeStoreBatch(q.waiting, min(maxStoreBatchItems, b.n.cfg.MaxRequestItems))
+		batch, rest := takeStoreBatch(q.waiting, b.maxItems())
 		q.waiting = rest
 		round := q.round
 		for _, w := range batch {

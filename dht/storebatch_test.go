@@ -1,7 +1,9 @@
 package dht
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -201,6 +203,52 @@ func TestManyKeyRequestsFitMaxRequestItems(t *testing.T) {
 	}
 }
 
+// TestStoreManySplitsAKeyOverMaxRequestItems: a key with more items than the node's MaxRequestItems
+// (a dictionary's subkeys stored in one call) reaches its replicas in several STOREs, none over the
+// bound: sent whole, the STORE was refused by every replica (the peers apply the same bound), no
+// item was stored anywhere but locally, and each replica was evicted from the routing table. Every
+// subkey is accepted by every replica and found by another node.
+func TestStoreManySplitsAKeyOverMaxRequestItems(t *testing.T) {
+	const maxItems, subkeys = 8, 20
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestSwarm(t, 12, func(_ int, cfg *Config) { cfg.MaxRequestItems = maxItems })
+		s.net.latency = time.Millisecond
+		now := s.clock.Now()
+		writer, reader := s.nodes[5], s.nodes[9]
+		key := MustKey("a dictionary of many subkeys")
+		items := make([]StoreItem, subkeys)
+		for i := range items {
+			items[i] = StoreItem{Key: key, Subkey: int64(i), Value: i, Expiration: now + 600}
+		}
+		tableBefore := len(writer.RoutingTablePeers())
+		s.net.takeCalls()
+		res, err := writer.StoreMany(t.Context(), items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Accepted() != writer.Config().NumReplicas {
+				t.Errorf("subkey %d: accepted by %d replicas, want %d", i, r.Accepted(), writer.Config().NumReplicas)
+			}
+		}
+		most, count := requestKeys(t, s.net.takeCalls(), writer.PeerID(), rpcStore)
+		if most > maxItems {
+			t.Errorf("a STORE of %d items, the bound is %d", most, maxItems)
+		}
+		t.Logf("%d subkeys: %d STOREs, at most %d items in one", subkeys, count, most)
+		if after := len(writer.RoutingTablePeers()); after < tableBefore {
+			t.Errorf("the writer's routing table lost %d peers", tableBefore-after)
+		}
+		got, err := reader.Get(t.Context(), key, GetOptions{Latest: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == nil || !got.IsDictionary || len(got.Dictionary) != subkeys {
+			t.Fatalf("found %+v, want a dictionary of %d subkeys", got, subkeys)
+		}
+	})
+}
+
 // TestGetManySharesCachePushes: the values one GetMany found are pushed to the nearest nodes
 // (cache_nearest) in STOREs shared per node, each item marked in_cache; a single Get pushes one
 // key in one STORE, as hivemind does.
@@ -259,6 +307,60 @@ func TestGetManySharesCachePushes(t *testing.T) {
 				}
 				t.Logf("%d keys: %d pushed in %d STOREs", tc.keys, pushed, len(pushes))
 			})
+		})
+	}
+}
+
+// TestStoreJoin: the answers to the parts of one key's items join into one: the oks in item order
+// when every part was answered, else the first error and no oks; done is called once, after the
+// last part, with the deepest round.
+func TestStoreJoin(t *testing.T) {
+	failed := fmt.Errorf("%w: part refused", ErrNoResponse)
+	tests := []struct {
+		name    string
+		answers []storeReply // by part of 2 items, in the order they arrive
+		offsets []int
+		wantOks []bool
+		wantErr error
+	}{
+		{name: "every part answered, in order", offsets: []int{0, 2, 4},
+			answers: []storeReply{{oks: []bool{true, false}, round: 1}, {oks: []bool{true, true}, round: 2}, {oks: []bool{false}, round: 2}},
+			wantOks: []bool{true, false, true, true, false}},
+		{name: "every part answered, out of order", offsets: []int{4, 0, 2},
+			answers: []storeReply{{oks: []bool{true}, round: 3}, {oks: []bool{false, true}, round: 1}, {oks: []bool{true, false}, round: 2}},
+			wantOks: []bool{false, true, true, false, true}},
+		{name: "one part failed", offsets: []int{0, 2, 4},
+			answers: []storeReply{{oks: []bool{true, true}, round: 1}, {err: failed, round: 2}, {oks: []bool{true}, round: 1}},
+			wantErr: failed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []storeReply
+			j := &storeJoin{reply: storeReply{oks: make([]bool, 5)}, left: len(tc.answers),
+				done: func(r storeReply) { got = append(got, r) }}
+			for i, a := range tc.answers {
+				if len(got) != 0 {
+					t.Fatalf("done called after %d of %d parts", i, len(tc.answers))
+				}
+				j.add(tc.offsets[i], a)
+			}
+			if len(got) != 1 {
+				t.Fatalf("done called %d times, want once", len(got))
+			}
+			r := got[0]
+			if !errors.Is(r.err, tc.wantErr) || (tc.wantErr == nil) != (r.err == nil) {
+				t.Errorf("err %v, want %v", r.err, tc.wantErr)
+			}
+			if !slices.Equal(r.oks, tc.wantOks) {
+				t.Errorf("oks %v, want %v", r.oks, tc.wantOks)
+			}
+			wantRound := 0
+			for _, a := range tc.answers {
+				wantRound = max(wantRound, a.round)
+			}
+			if r.round != wantRound {
+				t.Errorf("round %d, want %d", r.round, wantRound)
+			}
 		})
 	}
 }
