@@ -30,6 +30,18 @@ func storeRequests(t *testing.T, calls []loopCall, from PeerID) []*dhtpb.StoreRe
 	return out
 }
 
+// distinctItems returns n keys named after prefix and an item storing i under the i-th until
+// expiration.
+func distinctItems(prefix string, n int, expiration float64) ([]Key, []StoreItem) {
+	keys := make([]Key, n)
+	items := make([]StoreItem, n)
+	for i := range items {
+		keys[i] = MustKey(fmt.Sprintf("%s-%d", prefix, i))
+		items[i] = StoreItem{Key: keys[i], Value: i, Expiration: expiration}
+	}
+	return keys, items
+}
+
 // TestStoreManySharesStoresPerNode: the keys of one StoreMany bound for the same node share its
 // STOREs (storeBatcher), and every key still reaches its replicas and is found with its value;
 // one Store sends one key per STORE, as hivemind does.
@@ -51,10 +63,7 @@ func TestStoreManySharesStoresPerNode(t *testing.T) {
 				ctx := t.Context()
 				now := s.clock.Now()
 				writer, reader := s.nodes[5], s.nodes[9]
-				items := make([]StoreItem, tc.keys)
-				for i := range items {
-					items[i] = StoreItem{Key: MustKey(fmt.Sprintf("batch-%d", i)), Value: i, Expiration: now + 600}
-				}
+				keys, items := distinctItems("batch", tc.keys, now+600)
 				s.net.takeCalls()
 				res, err := writer.StoreMany(ctx, items)
 				if err != nil {
@@ -80,10 +89,6 @@ func TestStoreManySharesStoresPerNode(t *testing.T) {
 					t.Errorf("no STORE carried more than one key (%d STOREs)", len(reqs))
 				}
 				t.Logf("%d keys: %d STOREs, at most %d keys in one", tc.keys, len(reqs), most)
-				keys := make([]Key, len(items))
-				for i, it := range items {
-					keys[i] = it.Key
-				}
 				got, err := reader.GetMany(ctx, keys, GetOptions{Latest: true})
 				if err != nil {
 					t.Fatal(err)
@@ -150,12 +155,7 @@ func TestManyKeyRequestsFitMaxRequestItems(t *testing.T) {
 				s.net.latency = time.Millisecond
 				now := s.clock.Now()
 				writer, reader := s.nodes[5], s.nodes[9]
-				items := make([]StoreItem, tc.keys)
-				keys := make([]Key, tc.keys)
-				for i := range items {
-					keys[i] = MustKey(fmt.Sprintf("bounded-%d-%d", tc.keys, i))
-					items[i] = StoreItem{Key: keys[i], Value: i, Expiration: now + 600}
-				}
+				keys, items := distinctItems(fmt.Sprintf("bounded-%d", tc.keys), tc.keys, now+600)
 				s.net.takeCalls()
 				res, err := writer.StoreMany(t.Context(), items)
 				if err != nil {
@@ -268,12 +268,7 @@ func TestGetManySharesCachePushes(t *testing.T) {
 				ctx := t.Context()
 				now := s.clock.Now()
 				writer, reader := s.nodes[5], s.nodes[9]
-				keys := make([]Key, tc.keys)
-				items := make([]StoreItem, tc.keys)
-				for i := range items {
-					keys[i] = MustKey(fmt.Sprintf("push-%d-%d", tc.keys, i))
-					items[i] = StoreItem{Key: keys[i], Value: i, Expiration: now + 600}
-				}
+				keys, items := distinctItems(fmt.Sprintf("push-%d", tc.keys), tc.keys, now+600)
 				if _, err := writer.StoreMany(ctx, items); err != nil {
 					t.Fatal(err)
 				}
