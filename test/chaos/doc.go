@@ -70,8 +70,9 @@
 //     node (new host) bootstraps from one in-process gateway node of a 4-worker swarm over a jittery
 //     QUIC link, stores at once with 5 replicas and gets with Latest. The peers of its first rpc_find
 //     answers (IDs without addresses) must be resolved while its host may still be admitting the
-//     gateway to the kad DHT: a store short of 5 replicas, a get that misses and a record the
-//     workers cannot return count as lost.
+//     gateway to the kad DHT: a store that misses one of the 5 nodes nearest to its key (the
+//     newcomer's own copy counts, so a node left over would hide a single miss in a count of
+//     replicas), a get that misses and a record the workers cannot return count as lost.
 //   - nat-relay (TestNATSwarm), 4 faults (20): 4 workers in network namespaces (test/netns), two
 //     public and two each behind its own masquerading NAT, reachable through a public relay (the
 //     bootstrap node) with --use-auto-relay: kill -9 and partitions (the worker's namespace drops
