@@ -158,10 +158,12 @@ func TestMetricsExposition(t *testing.T) {
 		assert.False(t, ok, "peers that are not connected are not counted")
 	})
 	t.Run("buckets are cumulative", func(t *testing.T) {
+		checked := 0
 		for _, m := range fams["hivemind_worker_op_duration_seconds"].GetMetric() {
 			if m.GetLabel()[0].GetValue() != "get" {
 				continue
 			}
+			checked++
 			var got []uint64
 			for _, b := range m.GetHistogram().GetBucket() {
 				got = append(got, b.GetCumulativeCount())
@@ -169,6 +171,7 @@ func TestMetricsExposition(t *testing.T) {
 			assert.Equal(t, []uint64{1, 3, 6, 6}, got, "the last bucket is +Inf")
 			assert.InDelta(t, 0.2, m.GetHistogram().GetSampleSum(), 1e-12)
 		}
+		assert.Equal(t, 1, checked, "worker-1's get histogram")
 	})
 	t.Run("the supervisor's own collectors", func(t *testing.T) {
 		for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
