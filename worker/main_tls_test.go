@@ -9,9 +9,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -136,8 +137,8 @@ func exchange(t *testing.T, client, server *tls.Config) error {
 		return err
 	}
 	_, err = conn.Read(make([]byte, 1))
-	if err != nil && strings.Contains(err.Error(), "EOF") {
-		return errors.New("server closed the connection: " + err.Error())
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("server closed the connection: %w", err)
 	}
 	return err
 }
