@@ -23,11 +23,24 @@ import (
 // envSwarmArgs holds extra flags of every swarm bench run, separated by spaces.
 const envSwarmArgs = "HIVEMIND_SWARM_BENCH_ARGS"
 
+// binDir holds the supervisor binary supervisorBin builds on first use; TestMain removes it.
+var binDir string
+
+// TestMain runs the package's tests and benchmarks, then removes the binary they built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 var supervisorBin = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "hivemind-bench")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "supervisor")
 	build := exec.Command("go", "build", "-o", bin, "github.com/hivemind-go/hivemind/cmd/supervisor")
 	if out, err := build.CombinedOutput(); err != nil {
