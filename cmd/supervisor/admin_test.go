@@ -275,6 +275,7 @@ func TestAdminEndpoint(t *testing.T) {
 		{path: "/", ctype: "text/html", contains: `<script src="/assets/app.js">`},
 		{path: "/assets/app.js", ctype: "javascript", contains: `getJSON("/status")`},
 		{path: "/assets/shared/plot.js", ctype: "javascript", contains: "const Plot"},
+		{path: "/assets/shared/base.css", ctype: "text/css", contains: "--s1:"},
 		{path: "/assets/app.css", ctype: "text/css", contains: "@media (max-width"},
 		{path: "/status", ctype: "application/json", contains: `"routing_table_size": 3`},
 		{path: "/series", ctype: "application/json", contains: `"name": "worker-1"`},

@@ -138,6 +138,7 @@ func TestDashboardHandler(t *testing.T) {
 		{path: "/", ctype: "text/html", contains: `<script src="/assets/app.js">`},
 		{path: "/assets/app.js", ctype: "javascript", contains: `fetch("/data"`},
 		{path: "/assets/shared/plot.js", ctype: "javascript", contains: "const Plot"},
+		{path: "/assets/shared/base.css", ctype: "text/css", contains: "--s1:"},
 		{path: "/assets/app.css", ctype: "text/css", contains: "@media (max-width"},
 		{path: "/data", ctype: "application/json", contains: `"run_id":"run7"`},
 	}

@@ -9,12 +9,14 @@ import (
 	"net/http"
 )
 
-// assets is plot.js, the small SVG line plot both pages draw their series with (read-only).
+// assets are what both pages load (read-only): plot.js, the small SVG line plot they draw their
+// series with, and base.css, their colours, frame and the look of the plots and tables.
 //
-//go:embed plot.js
+//go:embed plot.js base.css
 var assets embed.FS
 
-// Prefix is where a page mounts Handler; its HTML loads the shared script from Prefix+"plot.js".
+// Prefix is where a page mounts Handler; its HTML loads the shared files from Prefix+"plot.js" and
+// Prefix+"base.css" (before its own stylesheet).
 const Prefix = "/assets/shared/"
 
 // Handler serves the shared assets under Prefix (mount it with mux.Handle("GET "+Prefix, Handler())).

@@ -9,20 +9,35 @@ import (
 	"testing/fstest"
 )
 
-func TestHandlerServesPlot(t *testing.T) {
-	rec := httptest.NewRecorder()
-	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Prefix+"plot.js", nil))
-	body, _ := io.ReadAll(rec.Body)
-	if rec.Code != http.StatusOK || !strings.Contains(string(body), "function") {
-		t.Fatalf("GET %splot.js: %d %.80q", Prefix, rec.Code, body)
+// TestHandlerServesSharedAssets: plot.js and base.css under Prefix, with their content types;
+// nothing else.
+func TestHandlerServesSharedAssets(t *testing.T) {
+	tests := []struct {
+		name, ctype, contains string
+		code                  int
+	}{
+		{name: "plot.js", ctype: "javascript", contains: "const Plot", code: http.StatusOK},
+		{name: "base.css", ctype: "text/css", contains: "--s1:", code: http.StatusOK},
+		{name: "missing.js", code: http.StatusNotFound},
 	}
-	if ct := rec.Header().Get("Content-Type"); !strings.Contains(ct, "javascript") {
-		t.Errorf("content type %q", ct)
-	}
-	rec = httptest.NewRecorder()
-	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Prefix+"missing.js", nil))
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("a missing asset: %d", rec.Code)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Prefix+tc.name, nil))
+			body, _ := io.ReadAll(rec.Body)
+			if rec.Code != tc.code {
+				t.Fatalf("GET %s%s: %d, want %d", Prefix, tc.name, rec.Code, tc.code)
+			}
+			if tc.code != http.StatusOK {
+				return
+			}
+			if !strings.Contains(string(body), tc.contains) {
+				t.Errorf("GET %s%s: %.80q, want it to contain %q", Prefix, tc.name, body, tc.contains)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.Contains(ct, tc.ctype) {
+				t.Errorf("GET %s%s: content type %q, want %s", Prefix, tc.name, ct, tc.ctype)
+			}
+		})
 	}
 }
 
