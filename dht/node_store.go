@@ -245,8 +245,8 @@ func (n *Node) validRecord(key, tag, value []byte, expiration float64) bool {
 	return ok
 }
 
-// Bounds of one STORE that carries the items of several keys (a key's own items go whole when their
-// count allows); the node's MaxRequestItems bounds it too, as the limit it assumes its peers apply
+// Bounds of one STORE that carries the items of several keys (a key's own items go whole when the
+// bounds allow); the node's MaxRequestItems bounds it too, as the limit it assumes its peers apply
 // to an inbound STORE (handoff applies both): a peer answers a larger request with an error, and
 // the keys in it would lose that replica.
 const (
@@ -257,7 +257,7 @@ const (
 // storeBatcher sends the STOREs of one StoreMany (or a search's cache pushes, newPushBatcher),
 // coalescing them per peer: at most one STORE to a peer is in flight; the items queued for it
 // meanwhile leave together in the next one (whole keys, up to maxStoreBatchItems, MaxRequestItems
-// and maxStoreBatchBytes; a key with more items than a STORE may carry goes in several). A STORE
+// and maxStoreBatchBytes; a key with more items or bytes than a STORE may carry goes in several). A STORE
 // alone for its peer leaves at once, so a single key's stores are sent exactly as without it. Every STORE is counted in the trace (if any); the round of a STORE
 // follows the previous one to the same peer and the lookup rounds of the keys it carries.
 type storeBatcher struct {
@@ -316,19 +316,37 @@ func (b *storeBatcher) maxItems() int { return min(maxStoreBatchItems, b.n.cfg.M
 
 // store queues one key's items for peer, to be sent alone or with other keys', and returns at
 // once; done receives the peer's answers for them, once. done must not block: it runs on the
-// goroutine that sends the peer's STOREs (no goroutine waits per key and replica). Items beyond
-// maxItems are queued in parts of maxItems, each its own STORE, and done receives their answers
-// joined (storeJoin).
+// goroutine that sends the peer's STOREs (no goroutine waits per key and replica). Items that one
+// STORE cannot carry (more than maxItems, or more than maxStoreBatchBytes) are queued in parts,
+// each its own STORE, and done receives their answers joined (storeJoin).
 func (b *storeBatcher) store(peer PeerID, items []wireItem, after int, done func(storeReply)) {
-	limit := b.maxItems()
-	if len(items) <= limit {
+	parts := splitStoreItems(items, b.maxItems())
+	if len(parts) == 1 {
 		b.enqueue(peer, items, after, done)
 		return
 	}
-	j := &storeJoin{reply: storeReply{oks: make([]bool, len(items))}, left: (len(items) + limit - 1) / limit, done: done}
-	for off := 0; off < len(items); off += limit {
-		b.enqueue(peer, items[off:min(off+limit, len(items))], after, func(r storeReply) { j.add(off, r) })
+	j := &storeJoin{reply: storeReply{oks: make([]bool, len(items))}, left: len(parts), done: done}
+	off := 0
+	for _, part := range parts {
+		start := off
+		b.enqueue(peer, part, after, func(r storeReply) { j.add(start, r) })
+		off += len(part)
 	}
+}
+
+// splitStoreItems cuts items, in order, into parts of at most maxItems items and
+// maxStoreBatchBytes (an item larger than that is a part alone).
+func splitStoreItems(items []wireItem, maxItems int) [][]wireItem {
+	var parts [][]wireItem
+	start, size := 0, 0
+	for i, it := range items {
+		if i > start && (i-start >= maxItems || size+it.batchSize() > maxStoreBatchBytes) {
+			parts = append(parts, items[start:i])
+			start, size = i, 0
+		}
+		size += it.batchSize()
+	}
+	return append(parts, items[start:])
 }
 
 // storeJoin joins the answers to the parts of one key's items: the oks in order, or the first

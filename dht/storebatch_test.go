@@ -203,50 +203,118 @@ func TestManyKeyRequestsFitMaxRequestItems(t *testing.T) {
 	}
 }
 
-// TestStoreManySplitsAKeyOverMaxRequestItems: a key with more items than the node's MaxRequestItems
-// (a dictionary's subkeys stored in one call) reaches its replicas in several STOREs, none over the
-// bound: sent whole, the STORE was refused by every replica (the peers apply the same bound), no
-// item was stored anywhere but locally, and each replica was evicted from the routing table. Every
-// subkey is accepted by every replica and found by another node.
-func TestStoreManySplitsAKeyOverMaxRequestItems(t *testing.T) {
-	const maxItems, subkeys = 8, 20
-	synctest.Test(t, func(t *testing.T) {
-		s := newTestSwarm(t, 12, func(_ int, cfg *Config) { cfg.MaxRequestItems = maxItems })
-		s.net.latency = time.Millisecond
-		now := s.clock.Now()
-		writer, reader := s.nodes[5], s.nodes[9]
-		key := MustKey("a dictionary of many subkeys")
-		items := make([]StoreItem, subkeys)
-		for i := range items {
-			items[i] = StoreItem{Key: key, Subkey: int64(i), Value: i, Expiration: now + 600}
-		}
-		tableBefore := len(writer.RoutingTablePeers())
-		s.net.takeCalls()
-		res, err := writer.StoreMany(t.Context(), items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, r := range res {
-			if r.Accepted() != writer.Config().NumReplicas {
-				t.Errorf("subkey %d: accepted by %d replicas, want %d", i, r.Accepted(), writer.Config().NumReplicas)
+// TestStoreManySplitsAKeyOverTheBounds: a key whose items one STORE cannot carry (a dictionary's
+// subkeys stored in one call: more than the node's MaxRequestItems, or more than
+// maxStoreBatchBytes) reaches its replicas in several STOREs, none over the bounds. Sent whole, the
+// STORE was refused by every replica (the peers apply the same MaxRequestItems; the p2p layer caps
+// a request at 4 MiB): no item was stored anywhere but locally, and each replica was evicted from
+// the routing table. Every subkey is accepted by every replica and found by another node.
+func TestStoreManySplitsAKeyOverTheBounds(t *testing.T) {
+	tests := []struct {
+		name      string
+		maxItems  int // the swarm's MaxRequestItems; 0: the default
+		subkeys   int
+		valueSize int
+	}{
+		{name: "more items than MaxRequestItems", maxItems: 8, subkeys: 20, valueSize: 8},
+		// 4.9 MB in all: whole, over the 4 MiB frame cap of a peer's p2p layer.
+		{name: "more bytes than maxStoreBatchBytes", subkeys: 16, valueSize: 300 << 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := newTestSwarm(t, 12, func(_ int, cfg *Config) { cfg.MaxRequestItems = tc.maxItems })
+				s.net.latency = time.Millisecond
+				now := s.clock.Now()
+				writer, reader := s.nodes[5], s.nodes[9]
+				maxItems := writer.Config().MaxRequestItems
+				key := MustKey("a dictionary of many subkeys")
+				items := make([]StoreItem, tc.subkeys)
+				for i := range items {
+					items[i] = StoreItem{Key: key, Subkey: int64(i), Value: make([]byte, tc.valueSize), Expiration: now + 600}
+				}
+				tableBefore := len(writer.RoutingTablePeers())
+				s.net.takeCalls()
+				res, err := writer.StoreMany(t.Context(), items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range res {
+					if r.Accepted() != writer.Config().NumReplicas {
+						t.Errorf("subkey %d: accepted by %d replicas, want %d", i, r.Accepted(), writer.Config().NumReplicas)
+					}
+				}
+				calls := s.net.takeCalls()
+				most, count := requestKeys(t, calls, writer.PeerID(), rpcStore)
+				if most > maxItems {
+					t.Errorf("a STORE of %d items, the bound is %d", most, maxItems)
+				}
+				largest := 0
+				for _, c := range calls {
+					if c.kind == rpcStore && c.from == writer.PeerID() {
+						largest = max(largest, len(c.request))
+					}
+				}
+				if largest > maxStoreBatchBytes+1024 {
+					t.Errorf("a STORE of %d bytes, the bound is about %d", largest, maxStoreBatchBytes)
+				}
+				t.Logf("%d subkeys: %d STOREs, at most %d items and %d bytes in one", tc.subkeys, count, most, largest)
+				if after := len(writer.RoutingTablePeers()); after < tableBefore {
+					t.Errorf("the writer's routing table lost %d peers", tableBefore-after)
+				}
+				got, err := reader.Get(t.Context(), key, GetOptions{Latest: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got == nil || !got.IsDictionary || len(got.Dictionary) != tc.subkeys {
+					t.Fatalf("found %+v, want a dictionary of %d subkeys", got, tc.subkeys)
+				}
+			})
+		})
+	}
+}
+
+// TestSplitStoreItems: a key's items are cut, in order, into parts within both bounds; an item
+// over the byte bound is a part alone.
+func TestSplitStoreItems(t *testing.T) {
+	item := func(size int) wireItem { return wireItem{tag: []byte(TagRegular), value: make([]byte, size)} }
+	big := maxStoreBatchBytes / 3 // two fit with their overhead, three do not
+	tests := []struct {
+		name     string
+		sizes    []int
+		maxItems int
+		want     []int // the parts' lengths
+	}{
+		{name: "within the bounds", sizes: []int{1, 1, 1}, maxItems: 3, want: []int{3}},
+		{name: "by count", sizes: []int{1, 1, 1, 1, 1, 1, 1}, maxItems: 3, want: []int{3, 3, 1}},
+		{name: "by bytes", sizes: []int{big, big, big, big, big}, maxItems: 100, want: []int{2, 2, 1}},
+		{name: "an item over the byte bound alone", sizes: []int{1, 2 * maxStoreBatchBytes, 1}, maxItems: 100, want: []int{1, 1, 1}},
+		{name: "one item", sizes: []int{1}, maxItems: 1, want: []int{1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			items := make([]wireItem, len(tc.sizes))
+			for i, size := range tc.sizes {
+				items[i] = item(size)
+				items[i].expiration = float64(i) // to check the order
 			}
-		}
-		most, count := requestKeys(t, s.net.takeCalls(), writer.PeerID(), rpcStore)
-		if most > maxItems {
-			t.Errorf("a STORE of %d items, the bound is %d", most, maxItems)
-		}
-		t.Logf("%d subkeys: %d STOREs, at most %d items in one", subkeys, count, most)
-		if after := len(writer.RoutingTablePeers()); after < tableBefore {
-			t.Errorf("the writer's routing table lost %d peers", tableBefore-after)
-		}
-		got, err := reader.Get(t.Context(), key, GetOptions{Latest: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got == nil || !got.IsDictionary || len(got.Dictionary) != subkeys {
-			t.Fatalf("found %+v, want a dictionary of %d subkeys", got, subkeys)
-		}
-	})
+			parts := splitStoreItems(items, tc.maxItems)
+			var lens []int
+			var joined []wireItem
+			for _, p := range parts {
+				lens = append(lens, len(p))
+				joined = append(joined, p...)
+			}
+			if !slices.Equal(lens, tc.want) {
+				t.Errorf("parts of %v items, want %v", lens, tc.want)
+			}
+			for i, it := range joined {
+				if it.expiration != float64(i) {
+					t.Fatalf("item %d of the parts is item %v", i, it.expiration)
+				}
+			}
+		})
+	}
 }
 
 // TestGetManySharesCachePushes: the values one GetMany found are pushed to the nearest nodes
