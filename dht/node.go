@@ -60,6 +60,7 @@ type Node struct {
 	refreshQ  *TimedStorage[ID, struct{}] // cached keys to re-fetch, by refresh time (frozen)
 	refreshOn bool                        // the cache refresh loop was started
 	wakeQ     chan struct{}               // wakes the cache refresh loop (buffered, 1)
+	lonely    chan struct{}               // wakes the refresh loop's rejoin (buffered, 1; refresh.go)
 	handoffQ  []Contact                   // nodes new to the routing table, awaiting their records
 	handoffOn bool                        // a handoff loop is running
 	// initialPeers are cfg.InitialPeers followed by the peers AddInitialPeers added, without
@@ -120,6 +121,7 @@ func New(cfg Config, self PeerID, tr Transport) (*Node, error) {
 		pending:   make(map[ID][]*searchState),
 		refreshQ:  NewTimedStorage(TimedStorageConfig[ID, struct{}]{Compare: ID.Cmp}),
 		wakeQ:     make(chan struct{}, 1),
+		lonely:    make(chan struct{}, 1),
 
 		initialPeers: cfg.InitialPeers,
 	}
@@ -294,6 +296,11 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	}
 
 	n.bootstrapped.Store(true)
+	if answered == 0 {
+		n.mu.Lock()
+		n.noteIfLonelyLocked() // rejoin as soon as an initial peer answers (refresh.go)
+		n.mu.Unlock()
+	}
 	// Stage 3: look up our own ID with what is left of the budget; the lookup is not cancelled
 	// when the budget runs out (hivemind), it goes on in the background.
 	done := make(chan struct{})

@@ -164,3 +164,91 @@ func testPartitionHeals(t *testing.T, bucketSize int, unreachable dhtsim.Unreach
 		}
 	}
 }
+
+// TestLonelyNodeRejoins: a node cut off the network evicts every node it fails to reach; once the
+// network is back it rejoins through its initial peer within seconds (the rejoin of refresh.go,
+// backing off from one second), not at the next refresh tick, here ten minutes away. The records
+// it stored alone meanwhile are then found from the rest of the swarm.
+func TestLonelyNodeRejoins(t *testing.T) {
+	for name, unreachable := range map[string]dhtsim.Unreachable{"refused": dhtsim.Refuse, "silent": dhtsim.Silent} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testLonelyNodeRejoins(t, unreachable) })
+		})
+	}
+}
+
+func testLonelyNodeRejoins(t *testing.T, unreachable dhtsim.Unreachable) {
+	const (
+		size    = 4
+		refresh = 10 * time.Minute
+		// outage is how long the node stays cut off after its table emptied; bound covers the
+		// rejoin's backoff (waits of 1, 2, 4, 8 s from the moment the table emptied) past the heal,
+		// and the pings and lookup that follow.
+		outage = 5 * time.Second
+		bound  = 30 * time.Second
+	)
+	net, err := dhtsim.NewNetwork(dhtsim.Config{
+		Seed: 5, Latency: dhtsim.Latency{Base: 5 * time.Millisecond},
+		Unreachable: unreachable, SilentTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	nodes := make([]*dht.Node, size)
+	for i := range nodes {
+		peer := net.PeerID(i)
+		ep, err := net.Join(peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := dht.Config{NodeID: net.NodeID(i), RefreshInterval: refresh, WaitTimeout: time.Second, Logger: net.Logger(peer)}
+		if i > 0 {
+			cfg.InitialPeers = []dht.PeerID{net.PeerID(0)}
+		}
+		n, err := dht.New(cfg, peer, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = n.Close() }()
+		ep.Serve(n)
+		if err := n.Bootstrap(ctx); err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		nodes[i] = n
+	}
+	lonely := size - 1
+	var rest []dht.PeerID
+	for i := range lonely {
+		rest = append(rest, net.PeerID(i))
+	}
+	net.Partition(rest, []dht.PeerID{net.PeerID(lonely)})
+
+	// Cut off, the node's store reaches no other node: it evicts them all and keeps the record alone.
+	key := dht.MustKey("stored-while-alone")
+	res, err := nodes[lonely].Store(ctx, dht.StoreItem{Key: key, Value: "alone", Expiration: dht.SystemClock{}.Now() + 3600})
+	if err != nil || !res.Stored || res.Accepted() != 1 {
+		t.Fatalf("store while cut off: %+v %v, want stored by the node alone", res, err)
+	}
+	if got := nodes[lonely].Stats().RoutingTable.Active; got != 0 {
+		t.Fatalf("the cut-off node still holds %d nodes after every call failed", got)
+	}
+	time.Sleep(outage)
+
+	net.Heal()
+	healed := time.Now()
+	for nodes[lonely].Stats().RoutingTable.Active < lonely && time.Since(healed) < bound {
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(healed)
+	if got := nodes[lonely].Stats().RoutingTable.Active; got < lonely {
+		t.Fatalf("%v after the heal the node holds %d of the %d other nodes (refresh period %v)", took, got, lonely, refresh)
+	}
+	t.Logf("rejoined %v after the heal (virtual time; refresh period %v)", took, refresh)
+	for i := range lonely {
+		got, err := nodes[i].Get(ctx, key, dht.GetOptions{})
+		if err != nil || got == nil {
+			t.Errorf("node %d: get of the record stored while cut off: %v %v", i, got, err)
+		}
+	}
+}

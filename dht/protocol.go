@@ -194,6 +194,7 @@ func (n *Node) updateRoutingTable(nodeID *ID, peer PeerID, responded bool) {
 	if !responded {
 		if holder, ok := n.table.PeerByID(id); ok && holder == peer {
 			n.table.Delete(id)
+			n.noteIfLonelyLocked()
 		}
 		n.mu.Unlock()
 		return

@@ -16,6 +16,8 @@ import (
 // that brought an initial peer back also looks up the node's own ID, as Bootstrap does. Peers that
 // fail to answer are evicted by the lookup itself, as in hivemind. It runs on a tracked goroutine
 // until the node closes.
+//
+// Between ticks it also rejoins early when the routing table loses its last node (see rejoin).
 func (n *Node) refreshLoop(ctx context.Context) {
 	ticker := time.NewTicker(n.cfg.RefreshInterval)
 	defer ticker.Stop()
@@ -25,6 +27,57 @@ func (n *Node) refreshLoop(ctx context.Context) {
 			return
 		case <-ticker.C:
 			n.refreshBuckets(ctx)
+		case <-n.lonely:
+			n.rejoin(ctx)
+		}
+	}
+}
+
+// rejoinFirstWait is rejoin's first wait; each unanswered attempt doubles it.
+const rejoinFirstWait = time.Second
+
+// noteIfLonelyLocked wakes the refresh loop's rejoin when the routing table holds no active node
+// and the node has initial peers to rejoin through. n.mu must be held.
+func (n *Node) noteIfLonelyLocked() {
+	if n.table.Len() > 0 || len(n.initialPeers) == 0 {
+		return
+	}
+	select {
+	case n.lonely <- struct{}{}:
+	default: // a rejoin is already due
+	}
+}
+
+// rejoin re-contacts the initial peers of a node whose routing table lost its last node, without
+// waiting for the next refresh tick: after rejoinFirstWait, then after waits that double while no
+// initial peer answers, until a wait would reach RefreshInterval (the regular refresh takes over
+// from there). It stops as soon as the table holds a node again (an initial peer answered, or
+// another node contacted this one); when an initial peer answered, it looks up the node's own ID,
+// as Bootstrap does, so that the nodes near it learn of it and it of them.
+//
+// Extension to hivemind (and to the refresh of reconnectInitialPeers, which alone would leave such
+// a node isolated for up to a whole RefreshInterval): a node cut off the network for a few
+// seconds evicts every node it fails to reach, and stores meanwhile land on it alone; the sooner it
+// is back in the others' tables, the sooner those records are found and handed off (handoff.go).
+// The cost is a ping per initial peer per attempt, and only while the table is empty.
+func (n *Node) rejoin(ctx context.Context) {
+	for wait := rejoinFirstWait; wait < n.cfg.RefreshInterval; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		n.mu.Lock()
+		held := n.table.Len()
+		n.mu.Unlock()
+		if held > 0 {
+			return
+		}
+		if n.reconnectInitialPeers(ctx) > 0 {
+			if _, err := n.FindNearestNodes(ctx, []ID{n.id}, 0, false); err != nil && ctx.Err() == nil {
+				n.log.Debug("dht: rejoin lookup failed", "err", err)
+			}
+			return
 		}
 	}
 }
