@@ -77,8 +77,9 @@
 //     public and two each behind its own masquerading NAT, reachable through a public relay (the
 //     bootstrap node) with --use-auto-relay: kill -9 and partitions (the worker's namespace drops
 //     every packet for 3 s) of public and NATed workers under load; recovery includes the NATed
-//     workers finding themselves private and holding a relay reservation again. Needs root (skips
-//     without, fails under CI=true).
+//     workers finding themselves private and holding a relay reservation again. Records a worker
+//     stored alone while cut off count as lost only when still unreadable a minute after the last
+//     fault (it rejoins within seconds). Needs root (skips without, fails under CI=true).
 //   - soak (TestSoakNoGrowth), 15 s (10 min): load and kills; this process's goroutines, fds and heap
 //     and a never-killed worker's fds and RSS are compared before and after (figures printed).
 //
