@@ -350,8 +350,8 @@ type OpCounts struct {
 	// among the calls completed by the time the operation returned. Calls sent side by side share a
 	// round; an operation answered from the local storage made 0 rounds.
 	Rounds uint64
-	// RPCs counts the RPCs the operations sent: their lookups' FINDs, sent or still sent after the
-	// operation returned, and their STOREs to replicas.
+	// RPCs counts the RPCs the operations had sent when they returned: their lookups' FINDs and
+	// their STOREs to replicas. A FIND a lookup sends after its operation returned is not counted.
 	RPCs uint64
 }
 

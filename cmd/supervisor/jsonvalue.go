@@ -212,7 +212,14 @@ func untag(m *msgpack.Map) (any, error) {
 			return nil, errors.New(`"$ext" wants a code in -128..127 and base64 "data"`)
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
-		return msgpack.Ext{Code: int8(code), Data: b}, err
+		if err != nil {
+			return nil, fmt.Errorf(`"$ext" data: %w`, err)
+		}
+		ext := msgpack.Ext{Code: int8(code), Data: b}
+		if _, err := msgpack.Marshal(ext); err != nil { // a timestamp's payload, refused up front
+			return nil, fmt.Errorf(`"$ext": %w`, err)
+		}
+		return ext, nil
 	}
 	if raw, ok := m.Get(tagFloat); ok && m.Len() == 1 {
 		s, ok := raw.(string)

@@ -70,6 +70,8 @@ func TestFromJSONRejects(t *testing.T) {
 		"too big int":    `123456789012345678901234567890`,
 		"bad bytes":      `{"$bytes": 5}`,
 		"bad ext code":   `{"$ext": 1000, "data": ""}`,
+		"bad ext data":   `{"$ext": 1, "data": "%%"}`,
+		"bad timestamp":  `{"$ext": -1, "data": "AQID"}`, // 3 bytes: msgpack-python refuses it too
 		"bad map pairs":  `{"$map": [1]}`,
 		"bad map key":    `{"$map": [[1, 2]]}`,
 		"bad tuple":      `{"$tuple": 1}`,

@@ -190,7 +190,8 @@ func CheckSignature(r dht.Record) error {
 	}
 	saltLen := maxSaltLen(pub)
 	if saltLen < 0 {
-		return errors.New("owner key too small for PSS with SHA-256")
+		// readRSAKeyBlob refuses keys this small; kept so that the contract holds if it stops to.
+		return fmt.Errorf("%w: a %d-bit key is too small for PSS with SHA-256", ErrOwnerKeyInvalid, pub.N.BitLen())
 	}
 	digest := sha256.Sum256(SigningPayload(r.Key, r.Subkey, StripSignatures(r.Value), r.Expiration))
 	if err := rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: saltLen}); err != nil {

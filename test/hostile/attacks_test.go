@@ -55,6 +55,7 @@ func TestHostilePeers(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs := report.StartHeapSampler()
+			defer hs.Stop() // also when the attack fails the test
 			res := at.run(ctx, t, a)
 			peak, growth := hs.Stop()
 			if err := a.checkHonest(ctx, "after"); err != nil {
