@@ -15,9 +15,10 @@ import (
 // other than the one that served it (quirk Q13 kept: they may not have answered, or may hold it).
 // A value expiring beyond MaxExpirationHorizon is neither cached nor pushed: a Go peer would
 // refuse it, and a Python peer would keep a record that some hostile peer set.
-// It runs on the traversal goroutine and does not block. The pushes of one search go through
-// pushes, so the values a GetMany found for many keys reach a node in a few STOREs (in_cache set
-// per item) rather than one STORE per key as in hivemind; a single key's push is one STORE either way.
+// It runs on the traversal goroutine and does not block. The pushes go through pushes (the node's
+// push batcher), so the values a GetMany found for many keys, or concurrent gets found, reach a
+// node in a few STOREs (in_cache set per item) rather than one STORE per key as in hivemind; a
+// push alone for its node is one STORE either way.
 func (n *Node) cacheNewResult(st *searchState, nearest []ID, book *peerBook, pushes *storeBatcher) {
 	v := st.snapshot()
 	if v == nil {

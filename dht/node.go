@@ -43,6 +43,9 @@ type Node struct {
 	closed   bool
 	wg       sync.WaitGroup
 
+	// pushes sends every search's cache pushes (newPushBatcher); set by New, it has its own lock.
+	pushes *storeBatcher
+
 	// bootstrapped is set once Bootstrap (or AddInitialPeers) got past its pings: from then on the
 	// routing-table refresh re-contacts the initial peers missing from the table (refresh.go).
 	bootstrapped atomic.Bool
@@ -133,6 +136,7 @@ func New(cfg Config, self PeerID, tr Transport) (*Node, error) {
 		return nil, err
 	}
 	n.lifetime, n.stop = context.WithCancel(context.Background())
+	n.pushes = n.newPushBatcher()
 	if cfg.RefreshInterval > 0 {
 		n.spawn(n.refreshLoop)
 	}

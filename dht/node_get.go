@@ -145,7 +145,6 @@ func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchSt
 	}
 	n.mu.Unlock()
 	ctx, cancel := context.WithCancel(n.lifetime)
-	pushes := n.newPushBatcher()
 	started := n.spawn(func(context.Context) {
 		defer cancel()
 		_, _ = n.lookup(ctx, lookupParams{
@@ -162,7 +161,7 @@ func (n *Node) search(ids []ID, sufficient float64, isRefresh bool) ([]*searchSt
 			found: func(key ID, nearest []ID) {
 				st := byID[key]
 				n.finishSearch(st)
-				n.cacheNewResult(st, nearest, book, pushes)
+				n.cacheNewResult(st, nearest, book, n.pushes)
 			},
 		})
 		// Cancelled (or shut down) before the end: finish what is left, with no result.

@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -266,6 +267,9 @@ type storeBatcher struct {
 	trace *opTrace
 	wg    sync.WaitGroup    // the per-peer senders of a StoreMany
 	start func(func()) bool // starts a sender; false when it cannot (the node closed)
+	// pushes marks the node's push batcher: a peer's queue is forgotten once empty, and items for
+	// a peer with maxQueuedPushStores full STOREs waiting are dropped (a push is best effort).
+	pushes bool
 
 	mu    sync.Mutex
 	peers map[PeerID]*storeQueue
@@ -273,9 +277,10 @@ type storeBatcher struct {
 
 // storeQueue is one peer's queue: waiting is sent by the sender goroutine running while busy.
 type storeQueue struct {
-	busy    bool
-	waiting []*storeWait
-	round   int // the round of the last STORE sent to the peer
+	busy         bool
+	waiting      []*storeWait
+	waitingItems int // the items of waiting
+	round        int // the round of the last STORE sent to the peer
 }
 
 // storeWait is one key's items waiting for a STORE to one peer.
@@ -303,13 +308,22 @@ func newStoreBatcher(ctx context.Context, n *Node, trace *opTrace) *storeBatcher
 	return b
 }
 
-// newPushBatcher returns a batcher for background STOREs (a search's pushes of found values to the
-// nearest nodes): its senders are the node's tracked goroutines, under its lifetime, and nothing
-// waits for them.
+// newPushBatcher returns the node's batcher for background STOREs (every search's pushes of found
+// values to the nearest nodes, Node.pushes): its senders are the node's tracked goroutines, under
+// its lifetime, and nothing waits for them. Shared by all searches, it coalesces the pushes of
+// concurrent gets bound for one peer into its next STORE; a peer's queue exists only while it has
+// pushes waiting or in flight, and holds at most one STORE's worth of waiting items (further
+// pushes to a peer that slow are dropped, answered errPushDropped).
 func (n *Node) newPushBatcher() *storeBatcher {
-	return &storeBatcher{ctx: n.lifetime, n: n, peers: make(map[PeerID]*storeQueue),
+	return &storeBatcher{ctx: n.lifetime, n: n, peers: make(map[PeerID]*storeQueue), pushes: true,
 		start: func(f func()) bool { return n.spawn(func(context.Context) { f() }) }}
 }
+
+// maxQueuedPushStores bounds the pushes waiting for one peer, in full STOREs.
+const maxQueuedPushStores = 4
+
+// errPushDropped answers a push that its peer's full queue could not take.
+var errPushDropped = errors.New("dht: cache push dropped: the peer's queue is full")
 
 // maxItems is the most items one STORE of the batcher carries.
 func (b *storeBatcher) maxItems() int { return min(maxStoreBatchItems, b.n.cfg.MaxRequestItems) }
@@ -388,14 +402,20 @@ func (b *storeBatcher) enqueue(peer PeerID, items []wireItem, after int, done fu
 		q = &storeQueue{}
 		b.peers[peer] = q
 	}
+	if b.pushes && q.waitingItems+len(items) > maxQueuedPushStores*b.maxItems() {
+		b.mu.Unlock()
+		done(storeReply{err: errPushDropped})
+		return
+	}
 	q.waiting = append(q.waiting, w)
+	q.waitingItems += len(items)
 	if !q.busy {
 		q.busy = true
 		if !b.start(func() { b.send(peer, q) }) {
 			// The node closed: nobody sends this queue; answer what waits in it.
 			q.busy = false
 			waiting := q.waiting
-			q.waiting = nil
+			q.waiting, q.waitingItems = nil, 0
 			b.mu.Unlock()
 			for _, w := range waiting {
 				w.done(storeReply{err: ErrShutdown})
@@ -412,11 +432,17 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 		b.mu.Lock()
 		if len(q.waiting) == 0 {
 			q.busy = false
+			if b.pushes {
+				delete(b.peers, peer) // nothing to keep: pushes carry no rounds
+			}
 			b.mu.Unlock()
 			return
 		}
 		batch, rest := takeStoreBatch(q.waiting, b.maxItems())
 		q.waiting = rest
+		for _, w := range batch {
+			q.waitingItems -= len(w.items)
+		}
 		round := q.round
 		for _, w := range batch {
 			round = max(round, w.after)

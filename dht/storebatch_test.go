@@ -1,9 +1,11 @@
 package dht
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -426,4 +428,93 @@ func TestStoreJoin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gatedStores serves a node but holds every STORE until gate is closed.
+type gatedStores struct {
+	Handler
+	gate chan struct{}
+}
+
+func (g gatedStores) HandleStore(ctx context.Context, from PeerID, req *dhtpb.StoreRequest) (*dhtpb.StoreResponse, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Handler.HandleStore(ctx, from, req)
+}
+
+// TestPushBatcherSharedByTheNode: the node's push batcher coalesces the pushes of concurrent
+// searches bound for one peer: while a STORE to it is in flight, the pushes that follow wait and
+// leave together (MaxRequestItems at a time); past maxQueuedPushStores full STOREs waiting, a
+// push is dropped with errPushDropped; once the peer's queue is empty it is forgotten.
+func TestPushBatcherSharedByTheNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const maxItems = 2
+		s := newTestSwarm(t, 2, func(i int, cfg *Config) {
+			if i == 0 {
+				cfg.MaxRequestItems = maxItems
+			}
+		})
+		pusher, target := s.nodes[0], s.nodes[1]
+		gate := make(chan struct{})
+		s.net.serve(target.PeerID(), gatedStores{Handler: target, gate: gate})
+		s.net.takeCalls()
+
+		var (
+			mu      sync.Mutex
+			answers []storeReply
+		)
+		push := func(i int) {
+			item := wireItem{key: HashID(fmt.Appendf(nil, "pushed-%d", i)), tag: []byte(TagRegular), value: []byte{0xc3},
+				expiration: s.clock.Now() + 600, inCache: true}
+			pusher.pushes.store(target.PeerID(), []wireItem{item}, 0, func(r storeReply) {
+				mu.Lock()
+				answers = append(answers, r)
+				mu.Unlock()
+			})
+		}
+		push(0) // sent at once, held at the target
+		synctest.Wait()
+		waiting := maxQueuedPushStores * maxItems
+		for i := range waiting + 1 { // the last one over the bound
+			push(1 + i)
+		}
+		synctest.Wait()
+		mu.Lock()
+		if len(answers) != 1 || !errors.Is(answers[0].err, errPushDropped) {
+			t.Fatalf("answers while the first STORE is held: %+v, want only the push over the bound, dropped", answers)
+		}
+		mu.Unlock()
+
+		close(gate)
+		synctest.Wait()
+		stores := storeRequests(t, s.net.takeCalls(), pusher.PeerID())
+		if want := 1 + waiting/maxItems; len(stores) != want {
+			t.Errorf("%d STOREs, want %d: the first, then the %d waiting pushes %d at a time", len(stores), want, waiting, maxItems)
+		}
+		for i, r := range stores[1:] {
+			if len(r.GetKeys()) != maxItems {
+				t.Errorf("STORE %d carries %d keys, want %d", i+1, len(r.GetKeys()), maxItems)
+			}
+		}
+		mu.Lock()
+		stored := 0
+		for _, r := range answers {
+			if r.err == nil && len(r.oks) == 1 && r.oks[0] {
+				stored++
+			}
+		}
+		mu.Unlock()
+		if stored != 1+waiting {
+			t.Errorf("%d pushes stored, want %d", stored, 1+waiting)
+		}
+		pusher.pushes.mu.Lock()
+		left := len(pusher.pushes.peers)
+		pusher.pushes.mu.Unlock()
+		if left != 0 {
+			t.Errorf("the push batcher still holds %d peer queues after every push was answered", left)
+		}
+	})
 }
