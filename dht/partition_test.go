@@ -48,7 +48,7 @@ func testPartitionHeals(t *testing.T, bucketSize int, unreachable dhtsim.Unreach
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	nodes := bootstrapSimNodes(t, net, size, dht.Config{BucketSize: bucketSize, RefreshInterval: refresh, WaitTimeout: time.Second})
+	nodes := starCluster(t, net, size, dht.Config{BucketSize: bucketSize, RefreshInterval: refresh, WaitTimeout: time.Second})
 	// Side a holds node 0 (everyone's initial peer), side b the others.
 	var a, b []int
 	side := make(map[dht.ID]int, size)
@@ -171,7 +171,7 @@ func testLonelyNodeRejoins(t *testing.T, unreachable dhtsim.Unreachable) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	nodes := bootstrapSimNodes(t, net, size, dht.Config{RefreshInterval: refresh, WaitTimeout: time.Second})
+	nodes := starCluster(t, net, size, dht.Config{RefreshInterval: refresh, WaitTimeout: time.Second})
 	lonely := size - 1
 	var rest []dht.PeerID
 	for i := range lonely {
@@ -208,32 +208,14 @@ func testLonelyNodeRejoins(t *testing.T, unreachable dhtsim.Unreachable) {
 	}
 }
 
-// bootstrapSimNodes starts size nodes on net with cfg (each with its own node ID and logger), node
-// i > 0 bootstrapping from node 0; they close with the test.
-func bootstrapSimNodes(t *testing.T, net *dhtsim.Network, size int, cfg dht.Config) []*dht.Node {
+// starCluster starts size nodes on net with node, each node i > 0 bootstrapped from node 0
+// (dhtsim's Star cluster); they close with the test.
+func starCluster(t *testing.T, net *dhtsim.Network, size int, node dht.Config) []*dht.Node {
 	t.Helper()
-	nodes := make([]*dht.Node, size)
-	for i := range nodes {
-		peer := net.PeerID(i)
-		ep, err := net.Join(peer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := cfg
-		cfg.NodeID, cfg.Logger = net.NodeID(i), net.Logger(peer)
-		if i > 0 {
-			cfg.InitialPeers = []dht.PeerID{net.PeerID(0)}
-		}
-		n, err := dht.New(cfg, peer, ep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = n.Close() })
-		ep.Serve(n)
-		if err := n.Bootstrap(t.Context()); err != nil {
-			t.Fatalf("node %d: %v", i, err)
-		}
-		nodes[i] = n
+	cl, err := dhtsim.NewCluster(t.Context(), net, dhtsim.ClusterConfig{Size: size, Node: node, Star: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nodes
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl.Nodes()
 }

@@ -23,6 +23,9 @@ type ClusterConfig struct {
 	// BootstrapPeers is how many earlier nodes each node bootstraps from, chosen at random (seeded)
 	// among the nodes already started. Default DefaultBootstrapPeers.
 	BootstrapPeers int
+	// Star makes node 0 the only bootstrap peer of every other node (a swarm grown from one
+	// bootstrap node, which is then every node's one way back in); BootstrapPeers is ignored.
+	Star bool
 	// JoinConcurrency is how many nodes bootstrap at once; each of them only knows nodes started
 	// before its batch. Default 1 (one after another, like hivemind's tests).
 	JoinConcurrency int
@@ -180,8 +183,15 @@ func (c *Cluster) startNode(ctx context.Context, i, known int) error {
 	return nil
 }
 
-// bootstrapPeers picks up to BootstrapPeers distinct nodes among 0..known-1, deterministically.
+// bootstrapPeers picks up to BootstrapPeers distinct nodes among 0..known-1, deterministically
+// (node 0 alone with Star).
 func (c *Cluster) bootstrapPeers(i, known int) []dht.PeerID {
+	if c.cfg.Star {
+		if known == 0 {
+			return nil
+		}
+		return []dht.PeerID{c.net.PeerID(0)}
+	}
 	want := min(c.cfg.BootstrapPeers, known)
 	picked := make(map[int]bool, want)
 	out := make([]dht.PeerID, 0, want)

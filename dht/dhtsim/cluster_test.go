@@ -100,6 +100,25 @@ func TestClusterAddAndKill(t *testing.T) {
 	})
 }
 
+// TestClusterStar: in a Star cluster node 0 is every other node's only initial peer, also for a
+// node added later; node 0 has none.
+func TestClusterStar(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net, err := NewNetwork(Config{Seed: 2, Latency: Latency{Base: time.Millisecond}})
+		require.NoError(t, err)
+		ctx := t.Context()
+		c, err := NewCluster(ctx, net, ClusterConfig{Size: 6, Star: true, BootstrapPeers: 3})
+		require.NoError(t, err)
+		defer func() { require.NoError(t, c.Close()) }()
+		_, err = c.Add(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, c.Node(0).InitialPeers())
+		for i := 1; i < c.Len(); i++ {
+			assert.Equal(t, []dht.PeerID{net.PeerID(0)}, c.Node(i).InitialPeers(), "node %d", i)
+		}
+	})
+}
+
 func TestClusterBootstrapFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net, err := NewNetwork(Config{Seed: 1})
