@@ -300,11 +300,9 @@ func (n *Node) Bootstrap(ctx context.Context) error {
 	}
 
 	n.bootstrapped.Store(true)
-	if answered == 0 {
-		n.mu.Lock()
-		n.noteIfLonelyLocked() // rejoin as soon as an initial peer answers (refresh.go)
-		n.mu.Unlock()
-	}
+	n.mu.Lock()
+	n.noteIfLonelyLocked() // no initial peer answered: rejoin as soon as one does (refresh.go)
+	n.mu.Unlock()
 	// Stage 3: look up our own ID with what is left of the budget; the lookup is not cancelled
 	// when the budget runs out (hivemind), it goes on in the background.
 	done := make(chan struct{})

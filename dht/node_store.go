@@ -277,10 +277,9 @@ type storeBatcher struct {
 
 // storeQueue is one peer's queue: waiting is sent by the sender goroutine running while busy.
 type storeQueue struct {
-	busy         bool
-	waiting      []*storeWait
-	waitingItems int // the items of waiting
-	round        int // the round of the last STORE sent to the peer
+	busy    bool
+	waiting []*storeWait
+	round   int // the round of the last STORE sent to the peer
 }
 
 // storeWait is one key's items waiting for a STORE to one peer.
@@ -312,14 +311,14 @@ func newStoreBatcher(ctx context.Context, n *Node, trace *opTrace) *storeBatcher
 // values to the nearest nodes, Node.pushes): its senders are the node's tracked goroutines, under
 // its lifetime, and nothing waits for them. Shared by all searches, it coalesces the pushes of
 // concurrent gets bound for one peer into its next STORE; a peer's queue exists only while it has
-// pushes waiting or in flight, and holds at most one STORE's worth of waiting items (further
-// pushes to a peer that slow are dropped, answered errPushDropped).
+// pushes waiting or in flight, and holds at most maxQueuedPushStores full STOREs of waiting pushes
+// (a push is one item; further pushes to a peer that slow are dropped, answered errPushDropped).
 func (n *Node) newPushBatcher() *storeBatcher {
 	return &storeBatcher{ctx: n.lifetime, n: n, peers: make(map[PeerID]*storeQueue), pushes: true,
 		start: func(f func()) bool { return n.spawn(func(context.Context) { f() }) }}
 }
 
-// maxQueuedPushStores bounds the pushes waiting for one peer, in full STOREs.
+// maxQueuedPushStores bounds the pushes waiting for one peer, in full STOREs (of maxItems pushes).
 const maxQueuedPushStores = 4
 
 // errPushDropped answers a push that its peer's full queue could not take.
@@ -402,20 +401,19 @@ func (b *storeBatcher) enqueue(peer PeerID, items []wireItem, after int, done fu
 		q = &storeQueue{}
 		b.peers[peer] = q
 	}
-	if b.pushes && q.waitingItems+len(items) > maxQueuedPushStores*b.maxItems() {
+	if b.pushes && len(q.waiting) >= maxQueuedPushStores*b.maxItems() {
 		b.mu.Unlock()
 		done(storeReply{err: errPushDropped})
 		return
 	}
 	q.waiting = append(q.waiting, w)
-	q.waitingItems += len(items)
 	if !q.busy {
 		q.busy = true
 		if !b.start(func() { b.send(peer, q) }) {
 			// The node closed: nobody sends this queue; answer what waits in it.
 			q.busy = false
 			waiting := q.waiting
-			q.waiting, q.waitingItems = nil, 0
+			q.waiting = nil
 			b.mu.Unlock()
 			for _, w := range waiting {
 				w.done(storeReply{err: ErrShutdown})
@@ -440,9 +438,6 @@ func (b *storeBatcher) send(peer PeerID, q *storeQueue) {
 		}
 		batch, rest := takeStoreBatch(q.waiting, b.maxItems())
 		q.waiting = rest
-		for _, w := range batch {
-			q.waitingItems -= len(w.items)
-		}
 		round := q.round
 		for _, w := range batch {
 			round = max(round, w.after)
