@@ -19,7 +19,7 @@ import (
 //
 //	bytes      {"$bytes": "<base64>"}
 //	tuple      {"$tuple": [...]}
-//	ext        {"$ext": <code>, "data": "<base64>"}
+//	ext        {"$ext": <code>, "data": "<base64>"} (the codes a peer reads back as an ext: extFromJSON)
 //	NaN, ±Inf  {"$float": "NaN"}, {"$float": "+Inf"}, {"$float": "-Inf"} (any float on input)
 //	map with a bytes key, a key that is not a string, or a key that is one of these tags:
 //	           {"$map": [[key, value], ...]}
@@ -215,11 +215,7 @@ func untag(m *msgpack.Map) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf(`"$ext" data: %w`, err)
 		}
-		ext := msgpack.Ext{Code: int8(code), Data: b}
-		if _, err := msgpack.Marshal(ext); err != nil { // a timestamp's payload, refused up front
-			return nil, fmt.Errorf(`"$ext": %w`, err)
-		}
-		return ext, nil
+		return extFromJSON(int8(code), b)
 	}
 	if raw, ok := m.Get(tagFloat); ok && m.Len() == 1 {
 		s, ok := raw.(string)
@@ -253,4 +249,25 @@ func untag(m *msgpack.Map) (any, error) {
 		return out, nil
 	}
 	return m, nil
+}
+
+// extFromJSON is the value of {"$ext": code, "data": data}: an ext that a peer decodes as the same
+// ext, so that what `get` prints, `store` stores unchanged. An ext that decodes as something else is
+// refused, saying what: a timestamp (ext −1; one whose payload msgpack-python refuses too), a tuple
+// (ext 0x40), or the payload's bytes (every code hivemind has no type for). --value-hex stores such
+// bytes as given.
+func extFromJSON(code int8, data []byte) (msgpack.Ext, error) {
+	ext := msgpack.Ext{Code: code, Data: data}
+	packed, err := msgpack.Marshal(ext)
+	if err != nil {
+		return ext, fmt.Errorf(`"$ext": %w`, err)
+	}
+	back, err := msgpack.Unmarshal(packed)
+	if err != nil {
+		return ext, fmt.Errorf(`"$ext" %d: %w`, code, err)
+	}
+	if _, ok := back.(msgpack.Ext); !ok {
+		return ext, fmt.Errorf(`"$ext" %d is read back as %T, not as an ext: write that form instead (or use --value-hex)`, code, back)
+	}
+	return ext, nil
 }

@@ -27,6 +27,7 @@ func FuzzStoreValueJSON(f *testing.F) {
 		`{"$map":[["$tuple",[1]],["$ext",1]]}`, `{"$float":"NaN"}`, `{"$float":"-Inf"}`,
 		`{"a":1,"a":2}`, `{}`, `[]`, `"\ud800"`, `123456789012345678901234567890`, `{"$bytes": 5}`,
 		`{"$ext": 1000, "data": ""}`, `[1,`, `1 2`, ``, `{"$tuple":{"$tuple":[]}}`,
+		`{"$ext":0,"data":""}`, `{"$ext":-1,"data":"AAAAAQ=="}`, `{"$ext":64,"data":"kQE="}`, // read back as bytes, a timestamp, a tuple
 	} {
 		f.Add(s)
 	}

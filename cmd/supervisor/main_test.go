@@ -65,17 +65,19 @@ func TestJSONValuesRoundTripThroughMsgpack(t *testing.T) {
 
 func TestFromJSONRejects(t *testing.T) {
 	for name, in := range map[string]string{
-		"not json":       `hello`,
-		"trailing":       `1 2`,
-		"too big int":    `123456789012345678901234567890`,
-		"bad bytes":      `{"$bytes": 5}`,
-		"bad ext code":   `{"$ext": 1000, "data": ""}`,
-		"bad ext data":   `{"$ext": 1, "data": "%%"}`,
-		"bad timestamp":  `{"$ext": -1, "data": "AQID"}`, // 3 bytes: msgpack-python refuses it too
-		"bad map pairs":  `{"$map": [1]}`,
-		"bad map key":    `{"$map": [[1, 2]]}`,
-		"bad tuple":      `{"$tuple": 1}`,
-		"unclosed array": `[1,`,
+		"not json":          `hello`,
+		"trailing":          `1 2`,
+		"too big int":       `123456789012345678901234567890`,
+		"bad bytes":         `{"$bytes": 5}`,
+		"bad ext code":      `{"$ext": 1000, "data": ""}`,
+		"bad ext data":      `{"$ext": 1, "data": "%%"}`,
+		"bad timestamp":     `{"$ext": -1, "data": "AQID"}`, // 3 bytes: msgpack-python refuses it too
+		"ext read as bytes": `{"$ext": 7, "data": "AQI="}`,  // hivemind decodes unknown codes to their payload
+		"ext read as tuple": `{"$ext": 64, "data": "kQE="}`, // 0x40 holding [1]: a $tuple
+		"bad map pairs":     `{"$map": [1]}`,
+		"bad map key":       `{"$map": [[1, 2]]}`,
+		"bad tuple":         `{"$tuple": 1}`,
+		"unclosed array":    `[1,`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := fromJSON(in)
